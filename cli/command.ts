@@ -1,0 +1,8 @@
+/** One subcommand: its help text and its entry point. */
+export interface Command {
+  /** Full help: usage line, every option with its unit, exit statuses. */
+  readonly help: string;
+
+  /** Runs the command on its own arguments; resolves to the exit status. */
+  run(argv: string[]): Promise<number>;
+}

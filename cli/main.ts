@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+import { ReproError } from "../attest/errors.js";
+import type { Command } from "./command.js";
+import { EXIT, EXIT_BY_KIND, EXIT_STATUS_HELP } from "./exit.js";
+
+/**
+ * Subcommands, loaded on demand so that `hash`, `measure` and `verify` never
+ * load the Docker or GitHub client modules.
+ */
+const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  build: {
+    summary: "build a guest firmware in its pinned container and measure it",
+    load: () => import("./commands/build.js"),
+  },
+  hash: {
+    summary: "compute SERVTD_INFO_HASH of an image (upstream migtd-hash options)",
+    load: () => import("./commands/hash.js"),
+  },
+  measure: {
+    summary: "show an image's TD metadata, MRTD in both page orders, RTMRs, CFV files",
+    load: () => import("./commands/measure.js"),
+  },
+  enroll: {
+    summary: "write a policy and root CA into an image's CFV, like td-shim-enroll",
+    load: () => import("./commands/enroll.js"),
+  },
+  diff: {
+    summary: "explain how two TD images differ, by section and CFV file",
+    load: () => import("./commands/diff.js"),
+  },
+  keygen: {
+    summary: "create an ECDSA P-256 or Ed25519 signing key pair",
+    load: () => import("./commands/keygen.js"),
+  },
+  attest: {
+    summary: "sign attestations for an existing build record",
+    load: () => import("./commands/attest.js"),
+  },
+  verify: {
+    summary: "verify an image against its signed attestations",
+    load: () => import("./commands/verify.js"),
+  },
+  publish: {
+    summary: "publish an output folder as GitHub release assets",
+    load: () => import("./commands/publish.js"),
+  },
+  plan: {
+    summary: "print what a recipe would run, with every pin, without running it",
+    load: () => import("./commands/plan.js"),
+  },
+};
+
+function mainHelp(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
+  const lines = Object.entries(COMMANDS).map(
+    ([name, { summary }]) => `  ${name.padEnd(width)}  ${summary}`,
+  );
+  return `Usage: migtd-repro COMMAND [OPTIONS]
+
+Reproducible, verifiable builds of Intel TDX MigTD firmware.
+
+Commands:
+${lines.join("\n")}
+
+Run 'migtd-repro COMMAND --help' for a command's options.
+
+${EXIT_STATUS_HELP}
+`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+
+  if (name === undefined || name === "-h" || name === "--help" || name === "help") {
+    process.stdout.write(mainHelp());
+    return name === undefined ? EXIT.invalidInput : EXIT.ok;
+  }
+
+  if (name === "--version") {
+    const { packageVersion } = await import("../config/package-root.js");
+    process.stdout.write(`${packageVersion()}\n`);
+    return EXIT.ok;
+  }
+
+  const entry = COMMANDS[name];
+  if (entry === undefined) {
+    process.stderr.write(
+      `migtd-repro: unknown command '${name}' (see 'migtd-repro --help')\n`,
+    );
+    return EXIT.invalidInput;
+  }
+
+  const command = await entry.load();
+  if (rest.includes("-h") || rest.includes("--help")) {
+    process.stdout.write(command.help.endsWith("\n") ? command.help : `${command.help}\n`);
+    return EXIT.ok;
+  }
+
+  return command.run(rest);
+}
+
+function report(error: unknown): number {
+  if (error instanceof ReproError) {
+    process.stderr.write(`migtd-repro: ${error.message}\n`);
+    return EXIT_BY_KIND[error.kind as keyof typeof EXIT_BY_KIND];
+  }
+
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(
+    `migtd-repro: internal error: ${message.split("\n")[0]} (set MIGTD_REPRO_DEBUG=1 for the stack trace)\n`,
+  );
+  if (process.env.MIGTD_REPRO_DEBUG) console.error(error);
+  return EXIT.internal;
+}
+
+main(process.argv.slice(2)).then(
+  (status) => {
+    process.exitCode = status;
+  },
+  (error: unknown) => {
+    process.exitCode = report(error);
+  },
+);
