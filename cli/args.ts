@@ -1,14 +1,12 @@
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { UsageError } from "./usage-error.js";
-
-type Options = NonNullable<ParseArgsConfig["options"]>;
 
 /**
  * Parses a subcommand's arguments strictly: an unknown option, a missing
  * value or an unexpected positional argument raises a UsageError that names
  * it and points at --help.
  */
-export function parseCommandArgs<T extends Options>(
+export function parseCommandArgs<T extends ParseArgsOptionsConfig>(
   command: string,
   argv: string[],
   options: T,
