@@ -1,24 +1,19 @@
-import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { parseArgs, type ParseArgsConfig } from "node:util";
 import { UsageError } from "./usage-error.js";
+
+type StrictConfig = ParseArgsConfig & { args: string[]; strict: true };
 
 /**
  * Parses a subcommand's arguments strictly: an unknown option, a missing
  * value or an unexpected positional argument raises a UsageError that names
  * it and points at --help.
  */
-export function parseCommandArgs<T extends ParseArgsOptionsConfig>(
+export function parseCommandArgs<T extends StrictConfig>(
   command: string,
-  argv: string[],
-  options: T,
-  allowPositionals = false,
-) {
+  config: T,
+): ReturnType<typeof parseArgs<T>> {
   try {
-    return parseArgs({
-      args: argv,
-      options,
-      allowPositionals,
-      strict: true,
-    });
+    return parseArgs(config);
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
     throw new UsageError(
