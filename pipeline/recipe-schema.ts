@@ -1,0 +1,131 @@
+import { z } from "zod";
+
+/**
+ * A guest recipe: everything that defines how one firmware is built. It is a
+ * JSON file under `guest/<name>/recipe.json`; relative paths in it are
+ * relative to the recipe's folder.
+ */
+
+/** Builder image pin: a local image ID or a registry reference by digest. */
+export const ImagePin = z
+  .string()
+  .regex(
+    /^(sha256:[0-9a-f]{64}|[a-z0-9][a-z0-9._\/:-]*@sha256:[0-9a-f]{64})$/,
+    "must be a local image ID 'sha256:<64 hex>' or 'NAME@sha256:<64 hex>'",
+  );
+
+/** A root file system made with debootstrap from Debian's packages. */
+export const RootfsRecipe = z.strictObject({
+  suite: z.string().min(1),
+  variant: z.string().default("minbase"),
+  mirror: z.string().url(),
+  /** Package name to exact Debian version; the build rejects other versions. */
+  packages: z.record(z.string(), z.string()),
+  /** File times in the image are set to this (seconds since the epoch). */
+  sourceDateEpoch: z.number().int().nonnegative(),
+});
+
+/** A Dockerfile the pipeline builds and then pins by the resulting ID. */
+export const DockerfileRecipe = z.strictObject({
+  dockerfile: z.string().min(1),
+  context: z.string().min(1),
+  buildArgs: z.record(z.string(), z.string()).default({}),
+});
+
+export const BuilderSpec = z.strictObject({
+  /** Expected image ID or digest; absent means unpinned. */
+  image: ImagePin.optional(),
+  /** Name:tag given to the image when the pipeline makes it. */
+  tag: z.string().min(1),
+  rootfs: RootfsRecipe.optional(),
+  dockerfile: DockerfileRecipe.optional(),
+});
+
+export const UserSpec = z.strictObject({
+  name: z.string().regex(/^[a-z_][a-z0-9_-]*$/),
+  uid: z.number().int().nonnegative(),
+  gid: z.number().int().nonnegative(),
+  home: z.string().startsWith("/"),
+});
+
+export const SourceSpec = z.union([
+  /** A folder shipped with the recipe, relative to the recipe's folder. */
+  z.strictObject({ dir: z.string().min(1) }),
+  /** A git repository at an exact commit (40 hex digits). */
+  z.strictObject({
+    git: z.string().min(1),
+    rev: z.string().regex(/^[0-9a-f]{40}$/, "must be a full 40-digit commit"),
+    submodules: z.boolean().default(true),
+  }),
+]);
+
+export const PhaseSpec = z.strictObject({
+  name: z.string().regex(/^[a-z][a-z0-9-]*$/),
+  /** argv run in the source path; no shell unless the recipe names one. */
+  command: z.array(z.string()).min(1),
+  /** Only a fetch phase may have networking; build phases run with none. */
+  network: z.boolean().default(false),
+});
+
+/** A file the user may replace, e.g. the migration policy or root CA. */
+export const InputSpec = z.strictObject({
+  description: z.string(),
+  /** Default file, relative to the recipe's folder; absent means required. */
+  default: z.string().optional(),
+  /** Where the file is placed inside the container (absolute). */
+  path: z.string().startsWith("/"),
+  /** Checked before the build: the policy must parse as JSON. */
+  format: z.enum(["json", "binary"]).default("binary"),
+});
+
+/** A build option, passed to the build command as an environment variable. */
+export const OptionSpec = z.strictObject({
+  description: z.string(),
+  type: z.enum(["boolean", "string"]),
+  default: z.union([z.boolean(), z.string()]),
+  env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/),
+  /** Allowed values for a string option. */
+  choices: z.array(z.string()).optional(),
+});
+
+export const OutputSpec = z.strictObject({
+  /** Path relative to the source path inside the container. */
+  path: z.string().min(1),
+  /** The firmware image that is measured; exactly one output has it. */
+  image: z.boolean().default(false),
+  /** Largest accepted size in bytes. */
+  maxBytes: z.number().int().positive().default(64 * 1024 * 1024),
+});
+
+export const MeasureSpec = z.strictObject({
+  /** servtd_info.json path relative to the recipe; default: the package's. */
+  servtdInfo: z.string().optional(),
+  policyV2: z.boolean().default(false),
+  testDisableRaAndAcceptAll: z.boolean().default(false),
+  pageOrder: z.enum(["single-pass", "two-pass"]).default("single-pass"),
+});
+
+export const RecipeSchema = z.strictObject({
+  name: z.string().regex(/^[a-z][a-z0-9-]*$/),
+  version: z.string().min(1),
+  description: z.string(),
+  builder: BuilderSpec,
+  user: UserSpec,
+  /** The fixed source path inside the container. */
+  sourcePath: z.string().startsWith("/"),
+  source: SourceSpec,
+  env: z.record(z.string(), z.string()).default({}),
+  /** Used when the source has no commit time (a folder). */
+  sourceDateEpoch: z.number().int().nonnegative(),
+  phases: z.array(PhaseSpec).min(1),
+  inputs: z.record(z.string(), InputSpec).default({}),
+  options: z.record(z.string(), OptionSpec).default({}),
+  outputs: z.array(OutputSpec).min(1),
+  measure: MeasureSpec.default({
+    policyV2: false,
+    testDisableRaAndAcceptAll: false,
+    pageOrder: "single-pass",
+  }),
+});
+
+export type Recipe = z.infer<typeof RecipeSchema>;
