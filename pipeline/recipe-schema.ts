@@ -30,6 +30,23 @@ export const DockerfileRecipe = z.strictObject({
   dockerfile: z.string().min(1),
   context: z.string().min(1),
   buildArgs: z.record(z.string(), z.string()).default({}),
+  /**
+   * Files copied from the checked-out source into the build context, source
+   * path to context path, so that the image follows the source (e.g. its
+   * rust-toolchain file).
+   */
+  sourceFiles: z.record(z.string(), z.string()).optional(),
+  /** Checksum lock that every download made by the image build is checked against. */
+  checksumLock: z
+    .strictObject({
+      /** Lock file (lines `<sha256>  <url>`), relative to the recipe's folder. */
+      file: z.string().min(1),
+      /** Build argument that selects `enforce` (default) or `write`. */
+      modeArg: z.string().regex(/^[A-Z_][A-Z0-9_]*$/),
+      /** Build target whose only file is the updated lock, for `--output`. */
+      exportTarget: z.string().min(1),
+    })
+    .optional(),
 });
 
 export const BuilderSpec = z.strictObject({
@@ -56,6 +73,10 @@ export const SourceSpec = z.union([
     git: z.string().min(1),
     rev: z.string().regex(/^[0-9a-f]{40}$/, "must be a full 40-digit commit"),
     submodules: z.boolean().default(true),
+    /** Tag the commit was released as; checked to point at `rev`. */
+    tag: z.string().min(1).optional(),
+    /** Send `.git` folders into the container, for scripts that run git. */
+    keepGitMetadata: z.boolean().optional(),
   }),
 ]);
 
@@ -65,6 +86,10 @@ export const PhaseSpec = z.strictObject({
   command: z.array(z.string()).min(1),
   /** Only a fetch phase may have networking; build phases run with none. */
   network: z.boolean().default(false),
+  /** Extra environment of this phase only. */
+  env: z.record(z.string(), z.string()).optional(),
+  /** Append the options' and inputs' `flag` arguments to `command`. */
+  optionArgs: z.boolean().optional(),
 });
 
 /** A file the user may replace, e.g. the migration policy or root CA. */
@@ -76,6 +101,17 @@ export const InputSpec = z.strictObject({
   path: z.string().startsWith("/"),
   /** Checked before the build: the policy must parse as JSON. */
   format: z.enum(["json", "binary"]).default("binary"),
+  /** Flag added with the container path when the input is set. */
+  flag: z.string().regex(/^--?[a-z][a-z0-9-]*$/).optional(),
+  /**
+   * File in the source tree that the build reads when no file is given; the
+   * input is then optional and its flag is left out.
+   */
+  sourceDefault: z.string().optional(),
+  /** Boolean option that makes this input required when true. */
+  requiredWhen: z.string().optional(),
+  /** Boolean option without which this input is rejected. */
+  onlyWhen: z.string().optional(),
 });
 
 /** A build option, passed to the build command as an environment variable. */
@@ -86,6 +122,11 @@ export const OptionSpec = z.strictObject({
   env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/),
   /** Allowed values for a string option. */
   choices: z.array(z.string()).optional(),
+  /**
+   * Flag for phases with `optionArgs`: a boolean adds it when true, a string
+   * adds it and its value when the value is not empty.
+   */
+  flag: z.string().regex(/^--?[a-z][a-z0-9-]*$/).optional(),
 });
 
 export const OutputSpec = z.strictObject({
@@ -95,6 +136,18 @@ export const OutputSpec = z.strictObject({
   image: z.boolean().default(false),
   /** Largest accepted size in bytes. */
   maxBytes: z.number().int().positive().default(64 * 1024 * 1024),
+  /**
+   * Paths used instead of `path` for some option values: the first entry
+   * whose `when` values all match the build's options wins.
+   */
+  pathWhen: z
+    .array(
+      z.strictObject({
+        when: z.record(z.string(), z.union([z.boolean(), z.string()])),
+        path: z.string().min(1),
+      }),
+    )
+    .optional(),
 });
 
 export const MeasureSpec = z.strictObject({
@@ -103,6 +156,25 @@ export const MeasureSpec = z.strictObject({
   policyV2: z.boolean().default(false),
   testDisableRaAndAcceptAll: z.boolean().default(false),
   pageOrder: z.enum(["single-pass", "two-pass"]).default("single-pass"),
+  /** Flags that follow from build options, overriding the fixed values. */
+  fromOptions: z
+    .strictObject({
+      /** Boolean option whose value is policyV2. */
+      policyV2: z.string().optional(),
+      /** Comma-separated list option; the flag is set when it has `item`. */
+      testDisableRaAndAcceptAll: z
+        .strictObject({ option: z.string(), item: z.string() })
+        .optional(),
+    })
+    .optional(),
+});
+
+/** A named set of option values and source-tree input files. */
+export const PresetSpec = z.strictObject({
+  description: z.string(),
+  options: z.record(z.string(), z.union([z.boolean(), z.string()])).default({}),
+  /** Input name to a file path in the source tree. */
+  sourceInputs: z.record(z.string(), z.string()).default({}),
 });
 
 export const RecipeSchema = z.strictObject({
@@ -121,6 +193,9 @@ export const RecipeSchema = z.strictObject({
   inputs: z.record(z.string(), InputSpec).default({}),
   options: z.record(z.string(), OptionSpec).default({}),
   outputs: z.array(OutputSpec).min(1),
+  presets: z.record(z.string(), PresetSpec).optional(),
+  /** Container paths kept from one phase to the next, e.g. Cargo's registry. */
+  persist: z.array(z.string().startsWith("/")).optional(),
   measure: MeasureSpec.default({
     policyV2: false,
     testDisableRaAndAcceptAll: false,
