@@ -114,7 +114,10 @@ export const InputSpec = z.strictObject({
   onlyWhen: z.string().optional(),
 });
 
-/** A build option, passed to the build command as an environment variable. */
+/**
+ * A build option, passed to every phase as an environment variable: a
+ * boolean as "1" or "0", a string as given.
+ */
 export const OptionSpec = z.strictObject({
   description: z.string(),
   type: z.enum(["boolean", "string"]),
@@ -177,6 +180,13 @@ export const PresetSpec = z.strictObject({
   sourceInputs: z.record(z.string(), z.string()).default({}),
 });
 
+/** Resource limits of each build container; absent means no limit. */
+export const LimitsSpec = z.strictObject({
+  memoryBytes: z.number().int().positive().optional(),
+  /** CPUs as a decimal count, e.g. 1.5. */
+  cpus: z.number().positive().optional(),
+});
+
 export const RecipeSchema = z.strictObject({
   name: z.string().regex(/^[a-z][a-z0-9-]*$/),
   version: z.string().min(1),
@@ -196,6 +206,9 @@ export const RecipeSchema = z.strictObject({
   presets: z.record(z.string(), PresetSpec).optional(),
   /** Container paths kept from one phase to the next, e.g. Cargo's registry. */
   persist: z.array(z.string().startsWith("/")).optional(),
+  limits: LimitsSpec.default({}),
+  /** Time limit for all phases of one build together, in seconds. */
+  timeoutSeconds: z.number().int().positive().default(3600),
   measure: MeasureSpec.default({
     policyV2: false,
     testDisableRaAndAcceptAll: false,
