@@ -204,8 +204,11 @@ export const RecipeSchema = z.strictObject({
   options: z.record(z.string(), OptionSpec).default({}),
   outputs: z.array(OutputSpec).min(1),
   presets: z.record(z.string(), PresetSpec).optional(),
-  /** Container paths kept from one phase to the next, e.g. Cargo's registry. */
-  persist: z.array(z.string().startsWith("/")).optional(),
+  /**
+   * Container paths kept from one phase to the next, e.g. Cargo's registry;
+   * absolute once `${HOME}` is replaced by the build user's home.
+   */
+  persist: z.array(z.string().regex(/^(\/|\$\{HOME\}\/)/)).optional(),
   limits: LimitsSpec.default({}),
   /** Time limit for all phases of one build together, in seconds. */
   timeoutSeconds: z.number().int().positive().default(3600),
