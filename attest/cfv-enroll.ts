@@ -9,6 +9,7 @@ import {
   FV_HEADER,
   FV_REVISION,
   FV_SIGNATURE,
+  MIGTD_FILE_GUIDS,
   sum16,
   sum8,
 } from "./firmware-volume.js";
@@ -67,6 +68,42 @@ export function enrollCfv(image: Uint8Array, files: EnrolledFile[]): Buffer {
   const output = Buffer.from(image);
   Buffer.concat(encoded).copy(output, section.dataOffset);
   return output;
+}
+
+/** MigTD's CFV content: the policy, then the root CA (v1) or issuer chain (v2). */
+export interface MigtdCfvFiles {
+  policy: Uint8Array;
+  rootCa?: Uint8Array;
+  policyIssuerChain?: Uint8Array;
+}
+
+/**
+ * Enrolls MigTD's files in the order MigTD's xtask passes them to
+ * td-shim-enroll. The policy must be JSON (MigTD parses it at start-up);
+ * exactly one of rootCa (policy v1) and policyIssuerChain (policy v2).
+ */
+export function enrollMigtdFiles(image: Uint8Array, files: MigtdCfvFiles): Buffer {
+  checkPolicyJson(files.policy);
+  if ((files.rootCa === undefined) === (files.policyIssuerChain === undefined)) {
+    throw new MeasureError(
+      "enroll-invalid",
+      "enroll needs exactly one of a root CA (policy v1) and a policy issuer chain (policy v2)",
+    );
+  }
+
+  const second = files.rootCa !== undefined
+    ? { guid: MIGTD_FILE_GUIDS.rootCa, data: files.rootCa }
+    : { guid: MIGTD_FILE_GUIDS.policyIssuerChain, data: files.policyIssuerChain! };
+  return enrollCfv(image, [{ guid: MIGTD_FILE_GUIDS.policy, data: files.policy }, second]);
+}
+
+function checkPolicyJson(policy: Uint8Array): void {
+  try {
+    JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(policy));
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new MeasureError("enroll-invalid", `the migration policy is not valid JSON (${reason})`);
+  }
 }
 
 function volumeHeader(cfvSize: number): Buffer {

@@ -1,7 +1,13 @@
 // Public API of migtd-repro's measurement library: pure functions from image
 // bytes to TD measurements, no file system, Docker or network access.
 export { ByteReader } from "./byte-reader.js";
-export { enrollCfv, MAX_ENROLLED_FILE_SIZE, type EnrolledFile } from "./cfv-enroll.js";
+export {
+  enrollCfv,
+  enrollMigtdFiles,
+  MAX_ENROLLED_FILE_SIZE,
+  type EnrolledFile,
+  type MigtdCfvFiles,
+} from "./cfv-enroll.js";
 export { ReproError, type ErrorKind } from "./errors.js";
 export {
   cfvSection,
@@ -29,6 +35,16 @@ export {
   type ImageRegion,
   type MeasurementComparison,
 } from "./image-diff.js";
+export {
+  inspectImage,
+  matchingPageOrders,
+  sectionRanges,
+  type CfvFileReport,
+  type CfvReport,
+  type ImageReport,
+  type MigtdRtmrReport,
+  type SectionReport,
+} from "./image-report.js";
 export { MeasureError, type MeasureErrorCode } from "./measure-error.js";
 export { computeMrtd, MEASURE_LIMITS, mrtdInputSize, PAGE_ORDERS, type PageOrder } from "./mrtd.js";
 export { extendRtmr } from "./rtmr.js";
