@@ -1,0 +1,118 @@
+import Bottleneck from "bottleneck";
+import { Octokit } from "octokit";
+import { pino, type Logger } from "pino";
+import { PublishError } from "./errors.js";
+
+export const DEFAULT_API_URL = "https://api.github.com";
+
+/** Settings of the REST client; every field has a default. */
+export interface GitHubClientOptions {
+  /** Token for the Authorization header; without one, requests are anonymous. */
+  token?: string;
+
+  /** REST API root, e.g. https://github.example.com/api/v3 for GitHub Enterprise Server. */
+  apiUrl?: string;
+
+  logger?: Logger;
+
+  /** Retries of a request that failed with a 5xx status or a network error. */
+  retries?: number;
+
+  /** Back-off unit in milliseconds: retry n waits n² units. */
+  retryUnitMs?: number;
+
+  /** Minimum time between two mutating requests, in milliseconds. */
+  writeIntervalMs?: number;
+
+  /** Longest wait for a rate limit to reset before giving up, in seconds. */
+  maxRateLimitWaitSeconds?: number;
+
+  /** Rate-limited attempts of one request that are retried. */
+  rateLimitRetries?: number;
+}
+
+/** The client type the publish and download code takes. */
+export type GitHubClient = InstanceType<typeof Octokit>;
+
+/**
+ * Returns the token from GITHUB_TOKEN, else GH_TOKEN (the variables that
+ * GitHub Actions and the gh CLI use), or undefined when neither is set.
+ */
+export function tokenFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const token = env.GITHUB_TOKEN || env.GH_TOKEN;
+  return token ? token : undefined;
+}
+
+/** Returns the API root from --api-url, else GITHUB_API_URL, else api.github.com. */
+export function apiUrlFromEnv(
+  option: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  const value = option ?? env.GITHUB_API_URL ?? DEFAULT_API_URL;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new PublishError(
+      "api-url-invalid",
+      `GitHub API URL '${value}' is not a URL; give an http(s) URL such as ${DEFAULT_API_URL}`,
+    );
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new PublishError(
+      "api-url-invalid",
+      `GitHub API URL '${value}' must use http or https`,
+    );
+  }
+  return value.replace(/\/+$/, "");
+}
+
+/**
+ * Creates an Octokit REST client with octokit's retry plugin (5xx and
+ * network errors, bounded back-off) and throttling plugin (waits for
+ * primary and secondary rate limits as GitHub's headers ask, up to
+ * maxRateLimitWaitSeconds). Requests are logged without headers, so the
+ * token never reaches the log.
+ */
+export function createGitHubClient(options: GitHubClientOptions = {}): GitHubClient {
+  const logger = options.logger ?? pino({ level: "silent" });
+  const maxWait = options.maxRateLimitWaitSeconds ?? 900;
+  const rateLimitRetries = options.rateLimitRetries ?? 2;
+
+  const onLimit =
+    (kind: "primary" | "secondary") =>
+    (retryAfter: number, request: { method: string; url: string; request: { retryCount: number } }) => {
+      const retry = request.request.retryCount < rateLimitRetries && retryAfter <= maxWait;
+      logger.warn(
+        { kind, method: request.method, url: request.url, retryAfterSeconds: retryAfter, retry },
+        retry ? "GitHub rate limit reached; waiting before retrying" : "GitHub rate limit reached; giving up",
+      );
+      return retry;
+    };
+
+  return new Octokit({
+    auth: options.token,
+    baseUrl: options.apiUrl ?? DEFAULT_API_URL,
+    userAgent: "migtd-repro",
+    log: {
+      debug: (message: string) => logger.debug(message),
+      info: (message: string) => logger.info(message),
+      warn: (message: string) => logger.warn(message),
+      error: (message: string) => logger.error(message),
+    },
+    retry: {
+      retries: options.retries ?? 3,
+      retryAfterBaseValue: options.retryUnitMs ?? 1000,
+    },
+    throttle: {
+      onRateLimit: onLimit("primary"),
+      onSecondaryRateLimit: onLimit("secondary"),
+      // GitHub's REST API guidance: wait at least one second between
+      // mutating requests to avoid secondary rate limits.
+      write: new Bottleneck.Group({
+        maxConcurrent: 1,
+        minTime: options.writeIntervalMs ?? 1000,
+      }),
+    },
+  });
+}

@@ -1,0 +1,130 @@
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { pino, type Logger } from "pino";
+import { downloadAssetToFile } from "./asset-content.js";
+import { createGitHubClient, type GitHubClientOptions } from "./client.js";
+import { PublishError } from "./errors.js";
+import {
+  ATTESTATIONS_SUFFIX,
+  BUILD_RECORD_SUFFIX,
+  CHECKSUM_FILES,
+  SERVTD_INFO_HASH_SUFFIX,
+} from "./local-assets.js";
+import {
+  findRelease,
+  listReleaseAssets,
+  parseRepository,
+  type ReleaseAsset,
+  type RepositoryName,
+} from "./release.js";
+
+export interface DownloadOptions {
+  /** "OWNER/NAME". */
+  repo: string;
+  tag: string;
+  /** Image asset name; when absent, the one asset with a NAME.intoto.jsonl beside it. */
+  asset?: string;
+  /** Existing folder the files are written to. */
+  dir: string;
+  /** REST API root; default https://api.github.com. */
+  apiUrl?: string;
+  /** Optional for public repositories, whose releases anyone may read. */
+  token?: string;
+  logger?: Logger;
+  /** Client settings other than token, API URL and logger. */
+  client?: Omit<GitHubClientOptions, "token" | "apiUrl" | "logger">;
+}
+
+/** Local paths of the downloaded release files. */
+export interface DownloadedRelease {
+  image: string;
+  attestations: string;
+  /** Present when the release has them. */
+  buildRecord?: string;
+  servtdInfoHash?: string;
+  checksums: string[];
+  /** Release page, for messages. */
+  releaseUrl: string;
+}
+
+/**
+ * Downloads a release's image and the files beside it (attestations,
+ * build record, SERVTD_INFO_HASH, checksum lists) into `dir`, checking each
+ * download against the size and digest GitHub lists. It verifies nothing
+ * else: the caller verifies the downloaded files.
+ */
+export async function downloadReleaseAssets(options: DownloadOptions): Promise<DownloadedRelease> {
+  const logger = options.logger ?? pino({ level: "silent" });
+  const repository = parseRepository(options.repo);
+  const client = createGitHubClient({ ...options.client, token: options.token, apiUrl: options.apiUrl, logger });
+
+  const release = await findRelease(client, repository, options.tag);
+  if (release === undefined) {
+    throw new PublishError(
+      "release-not-found",
+      `${repository.full} has no release for tag ${options.tag}${options.token ? "" : " (without a token, draft releases and private repositories are invisible)"}`,
+    );
+  }
+
+  const assets = await listReleaseAssets(client, repository, release);
+  const byName = new Map(assets.filter((asset) => asset.state === "uploaded").map((asset) => [asset.name, asset]));
+  const imageName = options.asset ?? pickImage(repository, options.tag, byName);
+
+  const fetchAsset = async (name: string): Promise<string> => {
+    const path = join(options.dir, name);
+    await downloadAssetToFile(client, repository, byName.get(name)!, path);
+    logger.info({ asset: name, path }, "release asset downloaded");
+    return path;
+  };
+  const fetchIfPresent = (name: string): Promise<string | undefined> =>
+    byName.has(name) ? fetchAsset(name) : Promise.resolve(undefined);
+
+  requireAssets(repository, options.tag, byName, [imageName, imageName + ATTESTATIONS_SUFFIX]);
+  await mkdir(options.dir, { recursive: true });
+
+  const image = await fetchAsset(imageName);
+  const attestations = await fetchAsset(imageName + ATTESTATIONS_SUFFIX);
+  const buildRecord = await fetchIfPresent(imageName + BUILD_RECORD_SUFFIX);
+  const servtdInfoHash = await fetchIfPresent(imageName + SERVTD_INFO_HASH_SUFFIX);
+  const checksums: string[] = [];
+  for (const name of CHECKSUM_FILES) {
+    const path = await fetchIfPresent(name);
+    if (path !== undefined) checksums.push(path);
+  }
+
+  return { image, attestations, buildRecord, servtdInfoHash, checksums, releaseUrl: release.html_url };
+}
+
+function pickImage(repository: RepositoryName, tag: string, byName: Map<string, ReleaseAsset>): string {
+  const images = [...byName.keys()]
+    .filter((name) => name.endsWith(ATTESTATIONS_SUFFIX))
+    .map((name) => name.slice(0, -ATTESTATIONS_SUFFIX.length))
+    .filter((name) => byName.has(name))
+    .sort();
+
+  if (images.length === 1) return images[0]!;
+  if (images.length === 0) {
+    throw new PublishError(
+      "asset-not-found",
+      `release ${tag} of ${repository.full} has no image with a NAME${ATTESTATIONS_SUFFIX} beside it; assets: ${[...byName.keys()].join(", ") || "none"}`,
+    );
+  }
+  throw new PublishError(
+    "asset-not-found",
+    `release ${tag} of ${repository.full} has ${images.length} attested images (${images.join(", ")}); name one as ASSET`,
+  );
+}
+
+function requireAssets(
+  repository: RepositoryName,
+  tag: string,
+  byName: Map<string, ReleaseAsset>,
+  names: string[],
+): void {
+  const missing = names.filter((name) => !byName.has(name));
+  if (missing.length === 0) return;
+  throw new PublishError(
+    "asset-not-found",
+    `release ${tag} of ${repository.full} has no ${missing.join(" or ")}; assets: ${[...byName.keys()].join(", ") || "none"}`,
+  );
+}
