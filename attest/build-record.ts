@@ -84,6 +84,8 @@ export const RecordPhase = z.object({
   network: z.string().min(1),
   exitCode: z.number().int(),
   durationMs: z.number().nonnegative(),
+  /** Full environment of this phase's container, when it differs from `env`. */
+  env: z.record(z.string(), z.string()).optional(),
 });
 
 export const RecordOutput = z.object({

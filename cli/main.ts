@@ -92,7 +92,8 @@ async function main(argv: string[]): Promise<number> {
 
   const command = await entry.load();
   if (rest.includes("-h") || rest.includes("--help")) {
-    process.stdout.write(command.help.endsWith("\n") ? command.help : `${command.help}\n`);
+    const help = command.helpFor ? await command.helpFor(rest) : command.help;
+    process.stdout.write(help.endsWith("\n") ? help : `${help}\n`);
     return EXIT.ok;
   }
 

@@ -1,0 +1,297 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, rename, rm, writeFile, copyFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { basename, dirname, join, resolve } from "node:path";
+import type Docker from "dockerode";
+import pino, { type Logger } from "pino";
+import { diffImages, type ImageDiff } from "../attest/index.js";
+import type { BuildRecord } from "../attest/build-record.js";
+import { resolveBuilderImage, type BuilderImage } from "./builder.js";
+import { buildOnce, removeContainer, type BuildOnceResult, type BuildPlan } from "./build-once.js";
+import { phaseCommands, resolveOutputs } from "./commands.js";
+import { connectEngine } from "./engine.js";
+import { BuildError } from "./errors.js";
+import { measureFlags, measureImage } from "./measure.js";
+import { presetOf, resolveInputs, resolveOptions } from "./parameters.js";
+import { BuildProgress } from "./progress.js";
+import { checkPinned, loadRecipe, type LoadedRecipe } from "./recipe.js";
+import { makeRecord, type PreparedBuild } from "./record.js";
+import { prepareSource, type PreparedSource, type SourceRequest } from "./source.js";
+import { packSource, type PackedSource } from "./source-tar.js";
+import { variationFor, variedConditions } from "./variations.js";
+
+/** What to build and how, as the CLI passes it. */
+export interface BuildRequest {
+  /** Bundled guest name or recipe path; default: the bundled guest. */
+  recipe?: string;
+  /** Overrides the recipe's source. */
+  source?: SourceRequest;
+  /** Input name to host file. */
+  inputs?: Record<string, string>;
+  /** Option name to value, as given on the command line. */
+  options?: Record<string, string | boolean>;
+  preset?: string;
+  out: string;
+  /** Number of builds to run and compare; 1 builds once. */
+  rebuilds?: number;
+  timeoutSeconds?: number;
+  memoryBytes?: number;
+  cpus?: number;
+  allowUnpinned?: boolean;
+  signal?: AbortSignal;
+  /** Terminal for the live status line; none writes no status. */
+  terminal?: NodeJS.WriteStream;
+  /** Folder for per-build log files; default: a folder under the OS temp dir. */
+  logDir?: string;
+}
+
+export interface BuildResult {
+  buildId: string;
+  /** True when every build gave identical outputs. */
+  reproducible: boolean;
+  record: BuildRecord;
+  /** Files written to the output folder (absolute paths); none when not reproducible. */
+  written: string[];
+  logPath: string;
+  /** When not reproducible: the image comparison and where both builds' outputs are kept. */
+  difference?: { diff: ImageDiff; keptDir: string; imageA: string; imageB: string };
+}
+
+/**
+ * Builds a guest firmware in its builder image, `rebuilds` times with
+ * varied conditions, checks that the outputs are identical, measures the
+ * image and moves the outputs, `NAME.servtd_info_hash`, `NAME.build.json`
+ * and `NAME.build.log` into the output folder. On any failure nothing is
+ * written to the output folder, and every container is removed.
+ */
+export async function runBuild(request: BuildRequest): Promise<BuildResult> {
+  const buildId = randomBytes(6).toString("hex");
+  const logDir = request.logDir ?? join(tmpdir(), "migtd-repro", "logs");
+  await mkdir(logDir, { recursive: true });
+  const logPath = join(logDir, `${buildId}.log`);
+  const log = pino({ base: { buildId } }, pino.destination({ dest: logPath, sync: true }));
+  const progress = new BuildProgress(request.terminal);
+  const signal = request.signal ?? new AbortController().signal;
+  const containers = new Set<Docker.Container>();
+  const out = resolve(request.out);
+  const staging = join(dirname(out), `.${basename(out)}.${buildId}.partial`);
+  const timings: Record<string, number> = {};
+  const started = new Date();
+  let source: PreparedSource | undefined;
+  let docker: Docker | undefined;
+
+  log.info({ request: { ...request, terminal: undefined, signal: undefined } }, "build started");
+  try {
+    const loaded = await loadRecipe(request.recipe);
+    const unpinned = checkPinned(loaded, request.allowUnpinned ?? false);
+    docker = await connectEngine();
+
+    progress.setPhase("builder image");
+    const builder = await timed(timings, "builder", () => resolveBuilderImage(docker!, loaded, log));
+    log.info({ builder }, "builder image ready");
+
+    progress.setPhase("source");
+    source = await timed(timings, "source", () => prepareSource(sourceRequest(loaded, request)));
+    const prepared = await timed(timings, "prepare", () =>
+      prepare(loaded, unpinned, builder, source!, request, buildId),
+    );
+    log.info({ source: prepared.source.uri, digest: prepared.packed.sha256 }, "source packed");
+
+    const rebuilds = Math.max(1, request.rebuilds ?? 1);
+    const engineCpus = (await docker.info()).NCPU as number;
+    const builds: BuildOnceResult[] = [];
+    for (let index = 0; index < rebuilds; index++) {
+      const variation = variationFor(index, engineCpus);
+      const label = rebuilds > 1 ? `build ${index + 1}/${rebuilds}` : "build";
+      log.info({ index, variation }, "build run started");
+      const result = await timed(timings, `build-${index + 1}`, () =>
+        buildOnce(docker!, prepared.plan, variation, join(staging, `build-${index + 1}`), {
+          signal,
+          log,
+          containers,
+          onPhase: (phase) => progress.setPhase(`${label}: ${phase}`),
+          onLine: (line) => progress.setLine(line),
+        }),
+      );
+      builds.push(result);
+    }
+
+    progress.setPhase("measure");
+    const baseline = builds[0]!;
+    const image = baseline.files.find((file) => file.image)!;
+    const imageBytes = await readFile(join(staging, "build-1", image.name));
+    const measurement = await timed(timings, "measure", () =>
+      measureImage(imageBytes, image.name, measureFlags(loaded, prepared.options)),
+    );
+
+    const identical = builds.every((build) => sameFiles(build, baseline));
+    const record = makeRecord({
+      buildId,
+      prepared,
+      builds,
+      measurement,
+      reproducibility: {
+        builds: rebuilds,
+        identical,
+        variations: variedConditions(rebuilds, engineCpus),
+        imageSha384: builds.map((build) => build.files.find((file) => file.image)!.sha384),
+      },
+      started,
+      timings,
+    });
+
+    if (!identical) {
+      const difference = await keepDifference(staging, out, buildId, builds, image.name);
+      log.warn({ keptDir: difference.keptDir }, "builds differ");
+      return { buildId, reproducible: false, record, written: [], logPath, difference };
+    }
+
+    log.info({ servtdInfoHash: measurement.servtdInfoHash }, "build finished");
+    const written = await publishOutputs(staging, out, image.name, baseline, record, logPath);
+    return { buildId, reproducible: true, record, written, logPath };
+  } catch (error) {
+    log.error({ err: error }, "build failed");
+    throw error;
+  } finally {
+    progress.stop();
+    await removeAll(containers, log);
+    await rm(staging, { recursive: true, force: true });
+    await source?.cleanup();
+    log.flush();
+  }
+}
+
+async function timed<T>(timings: Record<string, number>, name: string, step: () => Promise<T>): Promise<T> {
+  const start = Date.now();
+  try {
+    return await step();
+  } finally {
+    timings[name] = Date.now() - start;
+  }
+}
+
+function sourceRequest(loaded: LoadedRecipe, request: BuildRequest): SourceRequest {
+  if (request.source) return request.source;
+  const spec = loaded.recipe.source;
+  if ("dir" in spec) return { kind: "dir", dir: resolve(loaded.dir, spec.dir) };
+  return { kind: "git", url: spec.git, rev: spec.rev, submodules: spec.submodules };
+}
+
+async function prepare(
+  loaded: LoadedRecipe,
+  unpinned: boolean,
+  builder: BuilderImage,
+  source: PreparedSource,
+  request: BuildRequest,
+  buildId: string,
+): Promise<PreparedBuild> {
+  const { recipe } = loaded;
+  const preset = presetOf(loaded, request.preset);
+  const resolvedOptions = resolveOptions(loaded, { ...preset?.options, ...request.options });
+  const inputs = await resolveInputs(loaded, {
+    files: request.inputs ?? {},
+    sourceFiles: preset?.sourceInputs ?? {},
+    sourceRoot: source.root,
+    options: resolvedOptions.values,
+  });
+  const sourceDateEpoch = source.commitTime ?? recipe.sourceDateEpoch;
+  const packed = await packSource(source.root, {
+    uid: recipe.user.uid,
+    gid: recipe.user.gid,
+    mtime: sourceDateEpoch,
+  });
+
+  const env: Record<string, string> = {
+    ...recipe.env,
+    ...resolvedOptions.env,
+    HOME: recipe.user.home,
+    USER: recipe.user.name,
+    LOGNAME: recipe.user.name,
+    SOURCE_DATE_EPOCH: String(sourceDateEpoch),
+    TZ: "UTC",
+    LANG: "C.UTF-8",
+    LC_ALL: "C.UTF-8",
+  };
+  const plan: BuildPlan = {
+    buildId,
+    recipe,
+    imageId: builder.id,
+    sourceTar: packed.tar,
+    inputs: inputs.filter((input) => !input.fromSource),
+    env,
+    commands: phaseCommands(recipe, resolvedOptions.values, inputs),
+    outputs: resolveOutputs(recipe, resolvedOptions.values),
+    sourceDateEpoch,
+    timeoutSeconds: request.timeoutSeconds ?? recipe.timeoutSeconds,
+    memoryBytes: request.memoryBytes ?? recipe.limits.memoryBytes,
+    cpus: request.cpus ?? recipe.limits.cpus,
+  };
+  return { loaded, unpinned, builder, source, packed, options: resolvedOptions.values, inputs, plan };
+}
+
+function sameFiles(a: BuildOnceResult, b: BuildOnceResult): boolean {
+  const digest = (build: BuildOnceResult) =>
+    build.files.map((file) => `${file.name}\0${file.sha384}`).sort().join("\n");
+  return digest(a) === digest(b);
+}
+
+/** Moves the builds' outputs next to the output folder and compares the first differing image pair. */
+async function keepDifference(
+  staging: string,
+  out: string,
+  buildId: string,
+  builds: BuildOnceResult[],
+  imageName: string,
+) {
+  const keptDir = `${out}.unreproducible-${buildId}`;
+  await rename(staging, keptDir);
+  const other = builds.findIndex((build) => !sameFiles(build, builds[0]!));
+  const imageA = join(keptDir, "build-1", imageName);
+  const imageB = join(keptDir, `build-${other + 1}`, imageName);
+  const diff = diffImages(await readFile(imageA), await readFile(imageB));
+  return { diff, keptDir, imageA, imageB };
+}
+
+/** Writes the record, hash and log beside the outputs and renames them into `out`. */
+async function publishOutputs(
+  staging: string,
+  out: string,
+  imageName: string,
+  baseline: BuildOnceResult,
+  record: BuildRecord,
+  logPath: string,
+): Promise<string[]> {
+  const folder = join(staging, "build-1");
+  const stem = imageStem(imageName);
+  const extra = {
+    hash: `${stem}.servtd_info_hash`,
+    record: `${stem}.build.json`,
+    log: `${stem}.build.log`,
+  };
+  await writeFile(join(folder, extra.hash), `${record.measurement.servtdInfoHash}\n`);
+  await writeFile(join(folder, extra.record), `${JSON.stringify(record, null, 2)}\n`);
+  await copyFile(logPath, join(folder, extra.log));
+
+  const names = [...baseline.files.map((file) => file.name), extra.hash, extra.record, extra.log];
+  await mkdir(out, { recursive: true });
+  const written: string[] = [];
+  for (const name of names) {
+    await mkdir(dirname(join(out, name)), { recursive: true });
+    await rename(join(folder, name), join(out, name));
+    written.push(join(out, name));
+  }
+  return written;
+}
+
+/** The image file name without its extension: `migtd.bin` gives `migtd`. */
+export function imageStem(imageName: string): string {
+  const base = basename(imageName);
+  const dot = base.lastIndexOf(".");
+  return dot > 0 ? base.slice(0, dot) : base;
+}
+
+async function removeAll(containers: Set<Docker.Container>, log: Logger): Promise<void> {
+  for (const container of [...containers]) {
+    await removeContainer(container, { containers, log }).catch(() => {});
+  }
+}

@@ -1,0 +1,163 @@
+import { Readable } from "node:stream";
+import type Docker from "dockerode";
+import type { Logger } from "pino";
+import { BuildError } from "./errors.js";
+import { engineAddress } from "./engine.js";
+import type { LoadedRecipe } from "./recipe.js";
+import { listTree, packEntries } from "./source-tar.js";
+
+/** The builder image that runs a build, as recorded. */
+export interface BuilderImage {
+  reference: string;
+  id: string;
+  pinned: boolean;
+  origin: "present" | "rootfs" | "dockerfile";
+}
+
+/** Signature of `ensureBuilderImage` in builder-image.ts (rootfs recipes). */
+type EnsureRootfsImage = (
+  docker: Docker,
+  recipe: LoadedRecipe["recipe"],
+  recipeDir: string,
+  log: Logger,
+) => Promise<{ id: string; built: boolean }>;
+
+/**
+ * Finds the recipe's builder image in the engine, or makes it from the
+ * recipe's rootfs or Dockerfile part, and checks it against the pin. An
+ * unpinned builder is looked up by tag; the caller has already decided
+ * whether unpinned recipes are allowed.
+ */
+export async function resolveBuilderImage(
+  docker: Docker,
+  loaded: LoadedRecipe,
+  log: Logger,
+): Promise<BuilderImage> {
+  const { builder } = loaded.recipe;
+  const pin = builder.image;
+  const reference = pin ? `${builder.tag} (${pin})` : builder.tag;
+
+  const present = pin ? await findPinned(docker, pin) : await findId(docker, builder.tag);
+  if (present) {
+    return { reference, id: present, pinned: pin !== undefined, origin: "present" };
+  }
+
+  if (pin) await rejectTagMismatch(docker, builder.tag, pin);
+  const made = await makeImage(docker, loaded, log);
+  if (pin && made.id !== pin) {
+    throw new BuildError(
+      "pin-mismatch",
+      `builder image made from recipe ${loaded.path} has ID ${made.id}, but the recipe pins ${pin}; ` +
+        "the image recipe is not reproducible on this host, or the pin is out of date",
+    );
+  }
+  return { reference, id: made.id, pinned: pin !== undefined, origin: made.origin };
+}
+
+async function findId(docker: Docker, reference: string): Promise<string | undefined> {
+  try {
+    const info = await docker.getImage(reference).inspect();
+    return info.Id;
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+    throw error;
+  }
+}
+
+/** Looks up a pin: an image ID must match exactly, a digest must be among RepoDigests. */
+async function findPinned(docker: Docker, pin: string): Promise<string | undefined> {
+  let info: Docker.ImageInspectInfo;
+  try {
+    info = await docker.getImage(pin).inspect();
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+    throw error;
+  }
+  const matches = pin.startsWith("sha256:") ? info.Id === pin : (info.RepoDigests ?? []).includes(pin);
+  return matches ? info.Id : undefined;
+}
+
+/** A tag that exists but names another image is a pin mismatch, not a missing image. */
+async function rejectTagMismatch(docker: Docker, tag: string, pin: string): Promise<void> {
+  const tagged = await findId(docker, tag);
+  if (tagged === undefined || tagged === pin) return;
+  throw new BuildError(
+    "pin-mismatch",
+    `builder image tag '${tag}' is image ${tagged}, but the recipe pins ${pin}; ` +
+      `remove or retag the stale image ('docker rmi ${tag}') so the pinned one can be made, or update the pin`,
+  );
+}
+
+async function makeImage(
+  docker: Docker,
+  loaded: LoadedRecipe,
+  log: Logger,
+): Promise<{ id: string; origin: "rootfs" | "dockerfile" }> {
+  const { builder } = loaded.recipe;
+  if (builder.rootfs) {
+    const ensure = await loadRootfsBuilder();
+    const { id } = await ensure(docker, loaded.recipe, loaded.dir, log);
+    return { id, origin: "rootfs" };
+  }
+  if (builder.dockerfile) {
+    return { id: await buildDockerfile(docker, loaded, log), origin: "dockerfile" };
+  }
+  throw new BuildError(
+    "image-missing",
+    `builder image ${builder.image ?? builder.tag} is not in the Docker engine at ${engineAddress()} ` +
+      `and recipe ${loaded.path} has no "rootfs" or "dockerfile" part to make it; ` +
+      "load the image with 'docker load', or add a way to make it to the recipe",
+  );
+}
+
+async function loadRootfsBuilder(): Promise<EnsureRootfsImage> {
+  // builder-image.ts makes rootfs images; it is loaded on demand so that
+  // image lookups alone never load debootstrap handling.
+  const specifier = "./builder-image.js";
+  const module = (await import(specifier)) as { ensureBuilderImage: EnsureRootfsImage };
+  return module.ensureBuilderImage;
+}
+
+/**
+ * Builds the recipe's Dockerfile with networking off and tags it. The
+ * resulting ID is what the recipe must pin: Docker image IDs from a
+ * Dockerfile build are reproducible only if every layer is.
+ */
+async function buildDockerfile(docker: Docker, loaded: LoadedRecipe, log: Logger): Promise<string> {
+  const spec = loaded.recipe.builder.dockerfile!;
+  const context = await packEntries(await listTree(`${loaded.dir}/${spec.context}`), {
+    uid: 0,
+    gid: 0,
+    mtime: loaded.recipe.sourceDateEpoch,
+  });
+  log.info({ tag: loaded.recipe.builder.tag, dockerfile: spec.dockerfile }, "building builder image");
+
+  const stream = await docker.buildImage(Readable.from([context]), {
+    t: loaded.recipe.builder.tag,
+    dockerfile: spec.dockerfile,
+    buildargs: spec.buildArgs,
+    networkmode: "none",
+    rm: true,
+    forcerm: true,
+  });
+  const events = await new Promise<Array<{ error?: string; stream?: string }>>((resolve, reject) => {
+    docker.modem.followProgress(stream, (error: Error | null, output: unknown[]) =>
+      error ? reject(error) : resolve(output as Array<{ error?: string }>),
+    (event: { stream?: string }) => {
+      if (event.stream?.trim()) log.info({ line: event.stream.trim() }, "image build");
+    });
+  });
+
+  const failure = events.find((event) => event.error);
+  if (failure) {
+    throw new BuildError(
+      "image-build-failed",
+      `building builder image from ${spec.dockerfile} failed: ${failure.error}`,
+    );
+  }
+  const id = await findId(docker, loaded.recipe.builder.tag);
+  if (id === undefined) {
+    throw new BuildError("image-build-failed", `builder image build reported success but tag '${loaded.recipe.builder.tag}' is missing`);
+  }
+  return id;
+}

@@ -1,0 +1,95 @@
+import { readFile } from "node:fs/promises";
+import { hashImage, parseServtdInfo, servtdInfoToJson, MeasureError } from "../attest/index.js";
+import type { RecordMeasurementValue } from "../attest/build-record.js";
+import { packagePath } from "../config/package-root.js";
+import { BuildError } from "./errors.js";
+import { recipeFile, type LoadedRecipe } from "./recipe.js";
+
+/** Measurement flags of one build, after options are applied. */
+export interface MeasureFlags {
+  policyV2: boolean;
+  testDisableRaAndAcceptAll: boolean;
+  pageOrder: "single-pass" | "two-pass";
+  servtdInfoPath: string;
+}
+
+/**
+ * Resolves the recipe's measurement settings: fixed values, overridden by
+ * the options that `measure.fromOptions` names.
+ */
+export function measureFlags(
+  loaded: LoadedRecipe,
+  options: Record<string, string | boolean>,
+): MeasureFlags {
+  const { measure } = loaded.recipe;
+  let policyV2 = measure.policyV2;
+  let testDisableRaAndAcceptAll = measure.testDisableRaAndAcceptAll;
+
+  const fromOptions = measure.fromOptions;
+  if (fromOptions?.policyV2 !== undefined) {
+    policyV2 = options[fromOptions.policyV2] === true;
+  }
+  const listOption = fromOptions?.testDisableRaAndAcceptAll;
+  if (listOption !== undefined) {
+    const items = String(options[listOption.option] ?? "").split(",").map((item) => item.trim());
+    testDisableRaAndAcceptAll = items.includes(listOption.item);
+  }
+
+  return {
+    policyV2,
+    testDisableRaAndAcceptAll,
+    pageOrder: measure.pageOrder,
+    servtdInfoPath: measure.servtdInfo
+      ? recipeFile(loaded, measure.servtdInfo)
+      : packagePath("config", "servtd_info.json"),
+  };
+}
+
+/** Measures a built firmware image with migtd-hash's algorithm. */
+export async function measureImage(
+  image: Uint8Array,
+  imageName: string,
+  flags: MeasureFlags,
+): Promise<RecordMeasurementValue> {
+  const servtdInfo = parseServtdInfo(
+    JSON.parse(await readFile(flags.servtdInfoPath, "utf8")),
+    flags.servtdInfoPath,
+  );
+  const servtdAttr = 0n;
+
+  let hashes;
+  try {
+    hashes = hashImage(image, {
+      servtdInfo,
+      policyV2: flags.policyV2,
+      testDisableRaAndAcceptAll: flags.testDisableRaAndAcceptAll,
+      servtdAttr,
+      pageOrder: flags.pageOrder,
+    });
+  } catch (error) {
+    if (error instanceof MeasureError) {
+      throw new BuildError(
+        "output-rejected",
+        `the built image ${imageName} cannot be measured: ${error.message}`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+
+  const [rtmr0, rtmr1, rtmr2, rtmr3] = hashes.rtmr;
+  return {
+    pageOrder: flags.pageOrder,
+    servtdInfo: servtdInfoToJson(servtdInfo),
+    servtdAttr: `0x${servtdAttr.toString(16)}`,
+    policyV2: flags.policyV2,
+    testDisableRaAndAcceptAll: flags.testDisableRaAndAcceptAll,
+    mrtd: hashes.mrtd.toString("hex"),
+    rtmr0: rtmr0.toString("hex"),
+    rtmr1: rtmr1.toString("hex"),
+    rtmr2: rtmr2.toString("hex"),
+    rtmr3: rtmr3.toString("hex"),
+    servtdInfoHash: hashes.servtdInfoHash.toString("hex"),
+    servtdHash: hashes.servtdHash.toString("hex"),
+  };
+}

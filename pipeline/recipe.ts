@@ -1,0 +1,132 @@
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { packagePath } from "../config/package-root.js";
+import { BuildError } from "./errors.js";
+import { RecipeSchema, type Recipe } from "./recipe-schema.js";
+
+/** The guest that `migtd-repro build` builds when no recipe is named. */
+export const DEFAULT_RECIPE = "minitd";
+
+export interface LoadedRecipe {
+  recipe: Recipe;
+  /** Absolute path of the recipe file. */
+  path: string;
+  /** Folder that relative paths in the recipe are resolved against. */
+  dir: string;
+  /** SHA-256 of the recipe file's bytes, hex. */
+  sha256: string;
+  /** The bundled guest's name, or the path as given. */
+  reference: string;
+}
+
+/**
+ * Resolves a recipe reference: a bundled guest's name (`guest/NAME/recipe.json`
+ * in the package), or a path to a recipe file or to a folder holding one.
+ */
+export function recipePath(reference: string): string {
+  if (/^[a-z][a-z0-9-]*$/.test(reference)) {
+    return packagePath("guest", reference, "recipe.json");
+  }
+  const path = resolve(reference);
+  return path.endsWith(".json") ? path : resolve(path, "recipe.json");
+}
+
+/** Reads, parses and validates a recipe file. */
+export async function loadRecipe(
+  reference: string = DEFAULT_RECIPE,
+): Promise<LoadedRecipe> {
+  const path = recipePath(reference);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    throw new BuildError(
+      "recipe-not-found",
+      `recipe '${reference}' not found: cannot read ${path} ` +
+        "(give a bundled guest's name, e.g. 'minitd', or a path to a recipe.json)",
+      { cause: error },
+    );
+  }
+
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString("utf8"));
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new BuildError("recipe-invalid", `recipe ${path} is not valid JSON: ${detail}`);
+  }
+
+  const parsed = RecipeSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const where = issue.path.join(".") || "(top level)";
+    throw new BuildError(
+      "recipe-invalid",
+      `recipe ${path} is invalid at ${where}: ${issue.message}`,
+    );
+  }
+
+  const recipe = parsed.data;
+  checkOutputs(recipe, path);
+  return {
+    recipe,
+    path,
+    dir: dirname(path),
+    sha256: createHash("sha256").update(bytes).digest("hex"),
+    reference,
+  };
+}
+
+function checkOutputs(recipe: Recipe, path: string): void {
+  const images = recipe.outputs.filter((output) => output.image);
+  if (images.length !== 1) {
+    throw new BuildError(
+      "recipe-invalid",
+      `recipe ${path} must mark exactly one output as the image ("image": true), found ${images.length}`,
+    );
+  }
+  for (const output of recipe.outputs) {
+    const parts = output.path.split("/");
+    if (isAbsolute(output.path) || parts.includes("..")) {
+      throw new BuildError(
+        "recipe-invalid",
+        `recipe ${path}: output path '${output.path}' must be relative to the source path and contain no '..'`,
+      );
+    }
+  }
+}
+
+/** Resolves a path from the recipe against the recipe's folder. */
+export function recipeFile(loaded: LoadedRecipe, relative: string): string {
+  return resolve(loaded.dir, relative);
+}
+
+/**
+ * Lists what is not pinned in a recipe: a builder image without an ID or
+ * digest. Git sources are always pinned because the schema requires a full
+ * commit.
+ */
+export function unpinnedParts(recipe: Recipe): string[] {
+  return recipe.builder.image === undefined
+    ? [`builder image '${recipe.builder.tag}' has no ID or digest ("builder.image")`]
+    : [];
+}
+
+/**
+ * Rejects an unpinned recipe unless the user allowed it; returns whether
+ * the result must be marked unpinned.
+ */
+export function checkPinned(loaded: LoadedRecipe, allowUnpinned: boolean): boolean {
+  const parts = unpinnedParts(loaded.recipe);
+  if (parts.length === 0) return false;
+  if (!allowUnpinned) {
+    throw new BuildError(
+      "unpinned",
+      `recipe ${loaded.path} is not pinned: ${parts.join("; ")}; ` +
+        "pin the image by ID or digest, or pass --allow-unpinned to build anyway " +
+        "(the result is then marked unpinned)",
+    );
+  }
+  return true;
+}

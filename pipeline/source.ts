@@ -1,0 +1,86 @@
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { execa } from "execa";
+import { BuildError } from "./errors.js";
+
+/** Where the source comes from for one build. */
+export type SourceRequest =
+  | { kind: "dir"; dir: string }
+  | { kind: "git"; url: string; rev: string; submodules: boolean };
+
+/** A source tree ready to pack, with what identifies it. */
+export interface PreparedSource {
+  kind: "dir" | "git";
+  /** Folder path or git URL. */
+  uri: string;
+  /** Host folder holding the tree. */
+  root: string;
+  commit?: string;
+  tree?: string;
+  /** Committer time of the commit, seconds since the epoch (git only). */
+  commitTime?: number;
+  /** Removes the clone of a git source; does nothing for a folder. */
+  cleanup(): Promise<void>;
+}
+
+/** Checks a source folder, or clones a git source at its exact commit. */
+export async function prepareSource(request: SourceRequest): Promise<PreparedSource> {
+  if (request.kind === "dir") {
+    const root = resolve(request.dir);
+    const stats = await stat(root).catch(() => undefined);
+    if (!stats?.isDirectory()) {
+      throw new BuildError("source-invalid", `source folder ${root} does not exist or is not a folder`);
+    }
+    return { kind: "dir", uri: root, root, cleanup: async () => {} };
+  }
+  return cloneAtCommit(request.url, request.rev, request.submodules);
+}
+
+/**
+ * Clones a repository, checks out the commit detached, updates submodules
+ * recursively and verifies that HEAD is the requested commit.
+ */
+async function cloneAtCommit(url: string, rev: string, submodules: boolean): Promise<PreparedSource> {
+  if (!/^[0-9a-f]{40}$/.test(rev)) {
+    throw new BuildError("source-invalid", `git revision '${rev}' must be a full 40-digit commit ID`);
+  }
+  const parent = await mkdtemp(join(tmpdir(), "migtd-repro-src-"));
+  const root = join(parent, "src");
+  const cleanup = () => rm(parent, { recursive: true, force: true });
+
+  try {
+    await git(["clone", "--quiet", "--no-checkout", url, root]);
+    await git(["-C", root, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", rev]);
+    if (submodules) {
+      await git(["-C", root, "submodule", "update", "--quiet", "--init", "--recursive"]);
+    }
+    const head = (await git(["-C", root, "rev-parse", "HEAD"])).trim();
+    if (head !== rev) {
+      throw new BuildError("source-invalid", `git checkout of ${url} gave commit ${head}, not ${rev}`);
+    }
+    const tree = (await git(["-C", root, "rev-parse", "HEAD^{tree}"])).trim();
+    const commitTime = Number((await git(["-C", root, "show", "-s", "--format=%ct", "HEAD"])).trim());
+    return { kind: "git", uri: url, root, commit: head, tree, commitTime, cleanup };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}
+
+async function git(args: string[]): Promise<string> {
+  try {
+    const result = await execa("git", args, {
+      env: { GIT_TERMINAL_PROMPT: "0" },
+      stdin: "ignore",
+    });
+    return result.stdout;
+  } catch (error) {
+    const failure = error as { code?: string; stderr?: string; shortMessage?: string };
+    if (failure.code === "ENOENT") {
+      throw new BuildError("tool-missing", "git is not installed; install it (apt-get install git) to build from a git source");
+    }
+    const detail = (failure.stderr ?? failure.shortMessage ?? String(error)).trim().split("\n").pop();
+    throw new BuildError("source-fetch-failed", `git ${args.filter((arg) => arg !== "--quiet").join(" ")} failed: ${detail}`, { cause: error });
+  }
+}
