@@ -1,0 +1,55 @@
+import { hashImage } from "./hash-image.js";
+import { MEASUREMENT_FIELDS, type TdMeasurementPredicate } from "./predicates.js";
+import { parseServtdInfo } from "./servtd-info.js";
+
+export type MeasurementValues = Record<(typeof MEASUREMENT_FIELDS)[number], string>;
+
+/** Display names of the measurement fields, as the TDX module spells them. */
+export const MEASUREMENT_NAMES: MeasurementValues = {
+  mrtd: "MRTD",
+  rtmr0: "RTMR0",
+  rtmr1: "RTMR1",
+  rtmr2: "RTMR2",
+  rtmr3: "RTMR3",
+  servtdInfoHash: "SERVTD_INFO_HASH",
+  servtdHash: "SERVTD_HASH",
+};
+
+/**
+ * Measures `image` with the parameters of a TD measurement predicate and
+ * returns the values it should attest, as lowercase hex.
+ */
+export function remeasure(
+  image: Uint8Array,
+  parameters: Omit<TdMeasurementPredicate, (typeof MEASUREMENT_FIELDS)[number]>,
+): MeasurementValues {
+  const hashes = hashImage(image, {
+    servtdInfo: parseServtdInfo(parameters.servtdInfo, "the attested servtdInfo"),
+    policyV2: parameters.policyV2,
+    testDisableRaAndAcceptAll: parameters.testDisableRaAndAcceptAll,
+    servtdAttr: BigInt(parameters.servtdAttr),
+    pageOrder: parameters.pageOrder,
+  });
+
+  const [rtmr0, rtmr1, rtmr2, rtmr3] = hashes.rtmr;
+  return {
+    mrtd: hashes.mrtd.toString("hex"),
+    rtmr0: rtmr0.toString("hex"),
+    rtmr1: rtmr1.toString("hex"),
+    rtmr2: rtmr2.toString("hex"),
+    rtmr3: rtmr3.toString("hex"),
+    servtdInfoHash: hashes.servtdInfoHash.toString("hex"),
+    servtdHash: hashes.servtdHash.toString("hex"),
+  };
+}
+
+/** Lists "NAME attested X, image gives Y" for each field that differs. */
+export function measurementDifferences(
+  claimed: MeasurementValues,
+  computed: MeasurementValues,
+  claimedBy = "attested",
+): string[] {
+  return MEASUREMENT_FIELDS.filter((field) => claimed[field] !== computed[field]).map(
+    (field) => `${MEASUREMENT_NAMES[field]} ${claimedBy} ${claimed[field]}, image gives ${computed[field]}`,
+  );
+}
