@@ -50,7 +50,11 @@ export interface ImageDiff {
   /** All differing ranges, also those beyond `ranges` when it is truncated. */
   rangeCount: number;
   ranges: DiffRange[];
-  /** Which image's TD metadata mapped offsets to regions, if any could be parsed. */
+  /**
+   * Which image's TD metadata mapped offsets to regions: "a" when A's could
+   * be parsed (regions only B has are added, labelled "in B"), else "b", or
+   * null when neither image has valid metadata.
+   */
   layoutFrom: "a" | "b" | null;
   mrtd: MeasurementComparison;
   servtdInfoHash: MeasurementComparison;
@@ -74,8 +78,8 @@ export function diffImages(
 ): ImageDiff {
   const runs = differingRuns(a, b);
   const layoutA = tryLayout(a);
-  const layoutB = layoutA === null ? tryLayout(b) : null;
-  const regions = layoutA ?? layoutB ?? [];
+  const layoutB = tryLayout(b);
+  const regions = combineLayouts(layoutA, layoutB);
   const ranges = runs.flatMap((run) => splitAtRegions(run, regions));
   const maxRanges = options.maxRanges ?? DEFAULT_MAX_RANGES;
 
@@ -134,6 +138,22 @@ function differingRuns(a: Uint8Array, b: Uint8Array): Run[] {
     runs.push({ start: common, end: Math.max(a.length, b.length), differing: Math.abs(a.length - b.length), onlyIn: longer });
   }
   return runs;
+}
+
+/**
+ * A's regions, plus B's where B differs (an enrolled CFV with other files):
+ * a region present in only one image is labelled with that image.
+ */
+function combineLayouts(layoutA: ImageRegion[] | null, layoutB: ImageRegion[] | null): ImageRegion[] {
+  if (layoutA === null || layoutB === null) return layoutA ?? layoutB ?? [];
+
+  const key = (region: ImageRegion) => `${region.label}@${region.start}-${region.end}`;
+  const keysA = new Set(layoutA.map(key));
+  const keysB = new Set(layoutB.map(key));
+  return [
+    ...layoutA.map((region) => (keysB.has(key(region)) ? region : { ...region, label: `${region.label} in A` })),
+    ...layoutB.filter((region) => !keysA.has(key(region))).map((region) => ({ ...region, label: `${region.label} in B` })),
+  ];
 }
 
 function splitAtRegions(run: Run, regions: ImageRegion[]): DiffRange[] {

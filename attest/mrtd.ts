@@ -91,16 +91,16 @@ function checkMeasureLimits(metadata: TdMetadata): void {
     if (isExtended(section)) extendedBytes += section.memoryDataSize;
 
     const label = `TDVF section ${section.index} (${section.typeName}) MemoryDataSize ${hex(section.memoryDataSize)} at ${hex(section.entryOffset + 16)}`;
-    if (addedPages > BigInt(MEASURE_LIMITS.maxAddedPages)) {
-      throw new MeasureError(
-        "measure-limit",
-        `${label} brings the pages added to MRTD to ${addedPages}, above the limit of ${MEASURE_LIMITS.maxAddedPages} pages (1 GiB); the section table is corrupt or not TD firmware`,
-      );
-    }
     if (extendedBytes > BigInt(MEASURE_LIMITS.maxExtendedBytes)) {
       throw new MeasureError(
         "measure-limit",
         `${label} brings the memory measured with MR.EXTEND to ${hex(extendedBytes)} bytes, above the limit of ${hex(MEASURE_LIMITS.maxExtendedBytes)} (256 MiB); the section table is corrupt or not TD firmware`,
+      );
+    }
+    if (addedPages > BigInt(MEASURE_LIMITS.maxAddedPages)) {
+      throw new MeasureError(
+        "measure-limit",
+        `${label} brings the pages added to MRTD to ${addedPages}, above the limit of ${MEASURE_LIMITS.maxAddedPages} pages (1 GiB); the section table is corrupt or not TD firmware`,
       );
     }
   }
