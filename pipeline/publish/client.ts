@@ -24,6 +24,9 @@ export interface GitHubClientOptions {
   /** Minimum time between two mutating requests, in milliseconds. */
   writeIntervalMs?: number;
 
+  /** Minimum time between two requests that notify users, such as creating a release, in milliseconds. */
+  notificationIntervalMs?: number;
+
   /** Longest wait for a rate limit to reset before giving up, in seconds. */
   maxRateLimitWaitSeconds?: number;
 
@@ -108,10 +111,15 @@ export function createGitHubClient(options: GitHubClientOptions = {}): GitHubCli
       onRateLimit: onLimit("primary"),
       onSecondaryRateLimit: onLimit("secondary"),
       // GitHub's REST API guidance: wait at least one second between
-      // mutating requests to avoid secondary rate limits.
+      // mutating requests to avoid secondary rate limits. The throttling
+      // plugin spaces requests that send notifications by 3 s.
       write: new Bottleneck.Group({
         maxConcurrent: 1,
         minTime: options.writeIntervalMs ?? 1000,
+      }),
+      notifications: new Bottleneck.Group({
+        maxConcurrent: 1,
+        minTime: options.notificationIntervalMs ?? 3000,
       }),
     },
   });
