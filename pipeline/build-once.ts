@@ -118,6 +118,7 @@ function phaseSpec(plan: BuildPlan, phase: PhaseSpec, variation: BuildVariation)
   return {
     imageId: plan.imageId,
     buildId: plan.buildId,
+    recipeName: recipe.name,
     phase,
     env: { ...plan.env, ...phase.env, ...variation.extraEnv },
     uid: recipe.user.uid,

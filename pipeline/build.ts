@@ -43,6 +43,8 @@ export interface BuildRequest {
   terminal?: NodeJS.WriteStream;
   /** Folder for per-build log files; default: a folder under the OS temp dir. */
   logDir?: string;
+  /** Build ID, the value of the containers' build label; default: random. */
+  buildId?: string;
 }
 
 export interface BuildResult {
@@ -65,7 +67,7 @@ export interface BuildResult {
  * written to the output folder, and every container is removed.
  */
 export async function runBuild(request: BuildRequest): Promise<BuildResult> {
-  const buildId = randomBytes(6).toString("hex");
+  const buildId = request.buildId ?? randomBytes(6).toString("hex");
   const logDir = request.logDir ?? join(tmpdir(), "migtd-repro", "logs");
   await mkdir(logDir, { recursive: true });
   const logPath = join(logDir, `${buildId}.log`);

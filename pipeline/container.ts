@@ -9,6 +9,8 @@ type PhaseSpec = Recipe["phases"][number];
 
 /** Label on every container the pipeline creates; its value is the build ID. */
 export const BUILD_LABEL = "org.migtd-repro.build";
+/** Label with the recipe name, for finding a recipe's containers. */
+export const RECIPE_LABEL = "org.migtd-repro.recipe";
 
 /** Number of build output lines kept for error messages. */
 export const LOG_TAIL_LINES = 50;
@@ -17,6 +19,7 @@ export const LOG_TAIL_LINES = 50;
 export interface PhaseContainerSpec {
   imageId: string;
   buildId: string;
+  recipeName: string;
   phase: PhaseSpec;
   /** Environment passed to the engine; nothing from the host is added. */
   env: Record<string, string>;
@@ -51,7 +54,11 @@ export function containerOptions(spec: PhaseContainerSpec): Docker.ContainerCrea
     User: `${spec.uid}:${spec.gid}`,
     WorkingDir: spec.sourcePath,
     Hostname: spec.hostname,
-    Labels: { [BUILD_LABEL]: spec.buildId, "org.migtd-repro.phase": spec.phase.name },
+    Labels: {
+      [BUILD_LABEL]: spec.buildId,
+      [RECIPE_LABEL]: spec.recipeName,
+      "org.migtd-repro.phase": spec.phase.name,
+    },
     AttachStdout: true,
     AttachStderr: true,
     Tty: false,

@@ -9,7 +9,7 @@ import { extract, type Header } from "tar-stream";
 import { BuildError } from "./errors.js";
 import type { Recipe } from "./recipe-schema.js";
 
-type OutputSpec = Recipe["outputs"][number];
+export type OutputSpec = Recipe["outputs"][number];
 
 /** A regular file copied out of the build container. */
 export interface ExtractedFile {
@@ -49,6 +49,20 @@ export async function extractOutput(
     throw error;
   }
 
+  return extractArchive(archive, output, stagingDir);
+}
+
+/**
+ * Checks and writes one output's tar archive, as the engine's archive API
+ * returns it: a single root entry named after the output path's last
+ * component, and for a folder everything below it.
+ */
+export async function extractArchive(
+  archive: NodeJS.ReadableStream,
+  output: OutputSpec,
+  stagingDir: string,
+): Promise<ExtractedFile[]> {
+  await mkdir(stagingDir, { recursive: true });
   const reader = new OutputArchiveReader(output, stagingDir);
   const parser = extract();
   parser.on("entry", (header, stream, next) => {
@@ -180,6 +194,7 @@ class OutputArchiveReader {
       this.reject(`symbolic link '${name}' -> '${target}' points outside the output folder`);
     }
     this.symlinks.add(name);
+    await mkdir(dirname(join(this.stagingDir, name)), { recursive: true });
     await symlink(target, join(this.stagingDir, name));
   }
 
