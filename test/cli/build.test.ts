@@ -1,0 +1,182 @@
+// The build command end to end: spawns the compiled CLI against the real
+// Docker engine and checks exit statuses, output and cleanup.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { copyFile, readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import Docker from "dockerode";
+import { execa } from "execa";
+import { packagePath } from "../../config/package-root.js";
+import { loadBusyboxImage, type TestImage } from "../pipeline/busybox-image.js";
+import {
+  OVMF_FIXTURE,
+  RA_DISABLED_MEASURE,
+  removeTestRecipes,
+  writeTestRecipe,
+  type RecipeOverrides,
+} from "../pipeline/test-recipe.js";
+
+const CLI = packagePath("dist", "cli", "main.js");
+const docker = new Docker();
+let image: TestImage;
+
+before(async () => {
+  image = await loadBusyboxImage(docker, `migtd-repro-test/busybox:cli-${process.pid}`);
+});
+after(async () => {
+  await image.remove();
+  await removeTestRecipes();
+});
+
+function runCli(args: string[], env: Record<string, string> = {}) {
+  return execa(process.execPath, [CLI, ...args], { reject: false, env, stdin: "ignore" });
+}
+
+/** A test recipe with a unique name, copying OVMF.fd to out/ovmf.bin after `script`. */
+async function recipeWith(script: string, overrides: RecipeOverrides = {}) {
+  const name = `cli-${randomBytes(4).toString("hex")}`;
+  const recipe = await writeTestRecipe(image.id, image.tag, {
+    name,
+    phases: [{ name: "build", command: ["sh", "-c", `mkdir -p out && ${script} && cp OVMF.fd out/ovmf.bin`], network: false }],
+    outputs: [{ path: "out/ovmf.bin", image: true, maxBytes: 4 * 1024 * 1024 }],
+    measure: RA_DISABLED_MEASURE,
+    ...overrides,
+  });
+  await copyFile(OVMF_FIXTURE, join(recipe.sourceDir, "OVMF.fd"));
+  return { ...recipe, name };
+}
+
+async function containersOf(recipeName: string) {
+  return docker.listContainers({ all: true, filters: { label: [`org.migtd-repro.recipe=${recipeName}`] } });
+}
+
+test("build cli: help documents options and statuses", async () => {
+  const result = await runCli(["build", "--help"]);
+
+  assert.equal(result.exitCode, 0);
+  for (const option of ["--recipe", "--source", "--git", "--rev", "--input", "--option", "--out", "--rebuilds", "--timeout", "--memory", "--allow-unpinned", "--json"]) {
+    assert.ok(result.stdout.includes(option), `help lacks ${option}`);
+  }
+  assert.match(result.stdout, /^  130 +interrupted/m);
+  assert.match(result.stdout, /^  4 +the firmware build failed/m);
+});
+
+test("build cli: recipe help lists inputs", async () => {
+  const recipe = await recipeWith("true", {
+    inputs: { policy: { description: "migration policy file", path: "/opt/policy.json", format: "json", default: "src/hello.txt" } },
+    options: { debug: { description: "debug variant", type: "boolean", default: false, env: "DEBUG" } },
+  });
+  const result = await runCli(["build", "--recipe", recipe.path, "--help"]);
+
+  assert.equal(result.exitCode, 0);
+  assert.match(result.stdout, /--input policy=FILE \(or --policy FILE\)/);
+  assert.match(result.stdout, /migration policy file/);
+  assert.match(result.stdout, /--option debug=VALUE \(or --debug\)/);
+});
+
+test("build cli: success prints json", async () => {
+  const recipe = await recipeWith("true");
+  const result = await runCli(["build", "--recipe", recipe.path, "--out", recipe.outDir, "--rebuilds", "1", "--json"]);
+
+  assert.equal(result.exitCode, 0, result.stderr);
+  const output = JSON.parse(result.stdout) as { reproducible: boolean; written: string[]; record: { recipe: { name: string } } };
+  assert.equal(output.reproducible, true);
+  assert.equal(output.record.recipe.name, recipe.name);
+  assert.ok(output.written.includes(join(recipe.outDir, "ovmf.build.json")));
+  assert.deepEqual(await containersOf(recipe.name), []);
+});
+
+test("build cli: generated input flag", async () => {
+  const recipe = await recipeWith("cp /opt/policy.json out/policy.json", {
+    inputs: { policy: { description: "migration policy file", path: "/opt/policy.json", format: "json" } },
+    outputs: [
+      { path: "out/ovmf.bin", image: true, maxBytes: 4 * 1024 * 1024 },
+      { path: "out/policy.json", image: false, maxBytes: 1024 },
+    ],
+  });
+  const policy = join(recipe.sourceDir, "..", "given.json");
+  await execa("sh", ["-c", `echo '{"given": true}' > ${policy}`]);
+  const result = await runCli(["build", "--recipe", recipe.path, "--out", recipe.outDir, "--rebuilds", "1", "--policy", policy]);
+
+  assert.equal(result.exitCode, 0, result.stderr);
+  assert.deepEqual((await readdir(recipe.outDir)).sort(), ["ovmf.bin", "ovmf.build.json", "ovmf.build.log", "ovmf.servtd_info_hash", "policy.json"]);
+});
+
+test("build cli: engine unreachable exits 3", async () => {
+  const recipe = await recipeWith("true");
+  const result = await runCli(["build", "--recipe", recipe.path, "--out", recipe.outDir], { DOCKER_HOST: "unix:///nonexistent/docker.sock" });
+
+  assert.equal(result.exitCode, 3);
+  assert.match(result.stderr, /no Docker engine answered at unix:\/\/\/nonexistent\/docker\.sock/);
+  assert.equal(result.stderr.trim().split("\n").length, 1);
+});
+
+test("build cli: unpinned recipe exits 2", async () => {
+  const recipe = await recipeWith("true", { builder: { image: undefined, tag: image.tag } });
+  const result = await runCli(["build", "--recipe", recipe.path, "--out", recipe.outDir]);
+
+  assert.equal(result.exitCode, 2);
+  assert.match(result.stderr, /not pinned/);
+  assert.equal(existsSync(recipe.outDir), false);
+});
+
+test("build cli: usage error exits 2", async () => {
+  const result = await runCli(["build", "--git", "file:///tmp/x"]);
+
+  assert.equal(result.exitCode, 2);
+  assert.match(result.stderr, /--git needs --rev/);
+});
+
+test("build cli: failing command exits 4", async () => {
+  const recipe = await recipeWith("echo compiling; echo 'error: boom' >&2; exit 7");
+  const result = await runCli(["build", "--recipe", recipe.path, "--out", recipe.outDir, "--rebuilds", "1"]);
+
+  assert.equal(result.exitCode, 4);
+  assert.match(result.stderr, /exited with code 7/);
+  assert.match(result.stderr, /^error: boom$/m);
+  assert.equal(existsSync(recipe.outDir), false);
+  assert.deepEqual(await containersOf(recipe.name), []);
+});
+
+test("build cli: unreproducible build exits 1", async () => {
+  const recipe = await recipeWith("true", {
+    phases: [
+      {
+        name: "build",
+        command: ["sh", "-c", "mkdir -p out && cp OVMF.fd out/ovmf.bin && hostname | dd of=out/ovmf.bin bs=1 seek=64 conv=notrunc 2>/dev/null"],
+        network: false,
+      },
+    ],
+  });
+  const result = await runCli(["build", "--recipe", recipe.path, "--out", recipe.outDir, "--rebuilds", "2"]);
+
+  assert.equal(result.exitCode, 1, result.stderr);
+  assert.match(result.stdout, /NOT reproducible/);
+  assert.match(result.stdout, /migtd-repro diff /);
+  assert.equal(existsSync(recipe.outDir), false);
+});
+
+test("build cli: SIGINT exits 130 and cleans up", async () => {
+  const recipe = await recipeWith("echo started; sleep 60");
+  const child = spawn(process.execPath, [CLI, "build", "--recipe", recipe.path, "--out", recipe.outDir, "--rebuilds", "1"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+
+  const deadline = Date.now() + 20_000;
+  while ((await docker.listContainers({ filters: { label: [`org.migtd-repro.recipe=${recipe.name}`], status: ["running"] } })).length === 0) {
+    assert.ok(Date.now() < deadline, "the build container never started");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  child.kill("SIGINT");
+
+  assert.equal(await exited, 130, stderr);
+  assert.match(stderr, /interrupted/);
+  assert.deepEqual(await containersOf(recipe.name), []);
+  assert.equal(existsSync(recipe.outDir), false);
+});
