@@ -1,6 +1,7 @@
 import { Readable } from "node:stream";
 import type Docker from "dockerode";
 import type { Logger } from "pino";
+import { ensureBuilderImage } from "./builder-image.js";
 import { BuildError } from "./errors.js";
 import { engineAddress } from "./engine.js";
 import type { LoadedRecipe } from "./recipe.js";
@@ -13,14 +14,6 @@ export interface BuilderImage {
   pinned: boolean;
   origin: "present" | "rootfs" | "dockerfile";
 }
-
-/** Signature of `ensureBuilderImage` in builder-image.ts (rootfs recipes). */
-type EnsureRootfsImage = (
-  docker: Docker,
-  recipe: LoadedRecipe["recipe"],
-  recipeDir: string,
-  log: Logger,
-) => Promise<{ id: string; built: boolean }>;
 
 /**
  * Finds the recipe's builder image in the engine, or makes it from the
@@ -95,8 +88,7 @@ async function makeImage(
 ): Promise<{ id: string; origin: "rootfs" | "dockerfile" }> {
   const { builder } = loaded.recipe;
   if (builder.rootfs) {
-    const ensure = await loadRootfsBuilder();
-    const { id } = await ensure(docker, loaded.recipe, loaded.dir, log);
+    const { id } = await ensureBuilderImage(docker, loaded.recipe, loaded.dir, log);
     return { id, origin: "rootfs" };
   }
   if (builder.dockerfile) {
@@ -108,14 +100,6 @@ async function makeImage(
       `and recipe ${loaded.path} has no "rootfs" or "dockerfile" part to make it; ` +
       "load the image with 'docker load', or add a way to make it to the recipe",
   );
-}
-
-async function loadRootfsBuilder(): Promise<EnsureRootfsImage> {
-  // builder-image.ts makes rootfs images; it is loaded on demand so that
-  // image lookups alone never load debootstrap handling.
-  const specifier = "./builder-image.js";
-  const module = (await import(specifier)) as { ensureBuilderImage: EnsureRootfsImage };
-  return module.ensureBuilderImage;
 }
 
 /**
