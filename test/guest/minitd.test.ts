@@ -170,6 +170,16 @@ test("minitd: each input changes image and hash", async () => {
   assert.equal(hashes.debug!.rtmr[2].toString("hex"), expectedRtmr2(defaults.policy, defaults.rootCa));
 });
 
+test("minitd: oversized policy is rejected", async () => {
+  // 640 KiB of JSON cannot fit in the 0xA0000-byte CFV next to the root CA.
+  const policy = Buffer.from(JSON.stringify({ padding: "x".repeat(640 * 1024) }));
+
+  await assert.rejects(
+    buildMinitd(docker, recipe, { ...defaults, policy }),
+    /exited with 2: .*more than its 655360 bytes/s,
+  );
+});
+
 test("minitd: boots and writes its banner", async () => {
   const path = join(work, "minitd.bin");
   await writeFile(path, image);
