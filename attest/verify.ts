@@ -107,7 +107,7 @@ export async function verifyAttestation(input: VerifyInput): Promise<VerifyRepor
     statements.check,
     checkSubjects(known.statements, image),
     measurements.check,
-    checkReproducibility(known.reproducibility, image.sha384),
+    checkReproducibility(known.reproducibility),
     checkServtdInfo(input, known.measurements),
     checkExpectedHash(input, measurements.value),
   ];
@@ -140,7 +140,7 @@ interface LineEnvelope {
 interface KnownStatements {
   statements: TrustedStatement[];
   measurements: { where: string; predicate: TdMeasurementPredicate }[];
-  reproducibility: { where: string; predicate: ReproducibilityPredicate }[];
+  reproducibility: { where: string; predicate: ReproducibilityPredicate; subjects: string[] }[];
   provenance: ProvenanceSummary[];
 }
 
@@ -269,7 +269,11 @@ function readPredicate(where: string, statement: Statement, known: KnownStatemen
       known.measurements.push({ where, predicate: parseTdMeasurementPredicate(statement.predicate, where) });
       return;
     case REPRODUCIBILITY_PREDICATE:
-      known.reproducibility.push({ where, predicate: parseReproducibilityPredicate(statement.predicate, where) });
+      known.reproducibility.push({
+        where,
+        predicate: parseReproducibilityPredicate(statement.predicate, where),
+        subjects: statement.subject.flatMap(({ digest }) => digest.sha384 ?? []),
+      });
       return;
     case SLSA_PROVENANCE_PREDICATE:
       known.provenance.push(parseProvenancePredicate(statement.predicate, where));
@@ -340,27 +344,29 @@ function checkMeasurements(
   return { check, value: details.length === 0 ? servtdInfoHash : undefined };
 }
 
-/** Repeated builds, when attested, all produced this image. */
-function checkReproducibility(
-  statements: KnownStatements["reproducibility"],
-  sha384: string,
-): CheckResult {
+/**
+ * Repeated builds, when attested, all produced the statement's subject.
+ * Whether that subject is this image is the subject check's finding.
+ */
+function checkReproducibility(statements: KnownStatements["reproducibility"]): CheckResult {
   if (statements.length === 0) {
     return skip("reproducibility", "not attested: the build was not repeated, or its repeats differed");
   }
 
   const details: string[] = [];
-  for (const { where, predicate } of statements) {
+  for (const { where, predicate, subjects } of statements) {
     predicate.imageSha384.forEach((digest, index) => {
-      if (digest !== sha384) details.push(`${where}: build ${index + 1} gave sha384 ${digest}, not this image's`);
+      if (!subjects.includes(digest)) {
+        details.push(`${where}: build ${index + 1} gave sha384 ${digest}, not the subject's`);
+      }
     });
   }
 
   const { builds, variations } = statements[0]!.predicate;
   const varied = variations.length === 0 ? "no variations" : `varying ${variations.join(", ")}`;
   return details.length === 0
-    ? pass("reproducibility", `${builds} builds (${varied}) gave this image`)
-    : fail("reproducibility", "repeated builds attested other images", details);
+    ? pass("reproducibility", `${builds} builds (${varied}) gave identical images`)
+    : fail("reproducibility", "the attested builds gave images other than the subject", details);
 }
 
 /** --servtd-info: the attested manifest equals the given file. */

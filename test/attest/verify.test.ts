@@ -241,3 +241,13 @@ test("verify: no trusted key fails with hint", async () => {
   assert.equal(report.verified, false);
   assert.equal(check.summary, "no trusted public key is configured (give --key PUB.pem)");
 });
+
+test("verify: reproducibility of other bytes fails", async () => {
+  const record = makeBuildRecord(fixture);
+  const other = "0f".repeat(48);
+  record.reproducibility = { ...record.reproducibility, imageSha384: [digestsOf(fixture.image).sha384, other] };
+  const { report, check } = await checkOf(input(attest(record, fixture.image)), "reproducibility");
+
+  assert.equal(report.verified, false);
+  assert.deepEqual(check.details, [`release.bin.intoto.jsonl line 3: build 2 gave sha384 ${other}, not the subject's`]);
+});

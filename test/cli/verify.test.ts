@@ -1,0 +1,154 @@
+import assert from "node:assert/strict";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { makeKeyPair } from "../attest/attestation-fixture.js";
+import { makeSignedFolder, runCli } from "./attestation-cli.js";
+
+const folder = makeSignedFolder();
+
+function flipByte(path: string, offset: number): string {
+  const copy = join(mkdtempSync(join(tmpdir(), "verify-cli-")), "release.bin");
+  const bytes = readFileSync(path);
+  bytes[offset] = bytes[offset]! ^ 0x01;
+  writeFileSync(copy, bytes);
+  copyFileSync(`${path}.intoto.jsonl`, `${copy}.intoto.jsonl`);
+  return copy;
+}
+
+test("verify: signed image exits 0", () => {
+  const result = runCli(["verify", folder.image, "--key", folder.publicKey]);
+
+  assert.equal(result.status, 0, result.stdout + result.stderr);
+  for (const code of ["envelopes", "signatures", "statements", "subject", "measurements", "reproducibility"]) {
+    assert.match(result.stdout, new RegExp(`^  ok    ${code} `, "m"));
+  }
+  assert.match(result.stdout, new RegExp(`^verified: ${folder.image}$`, "m"));
+});
+
+test("verify: expected SERVTD_INFO_HASH and servtd_info", () => {
+  const servtdInfo = join(folder.dir, "..", "servtd_info.json");
+  writeFileSync(servtdInfo, JSON.stringify(folder.fixture.measurement.servtdInfo));
+  const result = runCli([
+    "verify",
+    folder.image,
+    "--key",
+    folder.publicKey,
+    "--servtd-info",
+    servtdInfo,
+    "--expect-servtd-info-hash",
+    folder.fixture.measurement.servtdInfoHash.toUpperCase(),
+  ]);
+
+  assert.equal(result.status, 0, result.stdout);
+  assert.match(result.stdout, /^  ok    servtd-info /m);
+  assert.match(result.stdout, /^  ok    expected-servtd-info-hash /m);
+});
+
+test("verify: flipped image byte exits 1", () => {
+  const image = flipByte(folder.image, 0x30000);
+  const result = runCli(["verify", image, "--key", folder.publicKey]);
+
+  assert.equal(result.status, 1);
+  assert.match(result.stdout, /^  FAIL  subject /m);
+  assert.match(result.stdout, /^FAILED: 2 check\(s\) failed; do not trust /m);
+  assert.doesNotMatch(result.stdout + result.stderr, /verified/);
+});
+
+test("verify: missing attestation exits 2", () => {
+  const result = runCli(["verify", folder.image, "--key", folder.publicKey, "--attestation", "/nonexistent.jsonl"]);
+
+  assert.equal(result.status, 2);
+  assert.equal(result.stderr, "migtd-repro: cannot read attestation /nonexistent.jsonl: no such file\n");
+  assert.doesNotMatch(result.stdout + result.stderr, /verified/);
+});
+
+test("verify: JSON report", () => {
+  const good = JSON.parse(runCli(["verify", folder.image, "--key", folder.publicKey, "--json"]).stdout);
+  const other = makeKeyPair("ed25519");
+  const otherKey = join(folder.dir, "..", "other.pub.pem");
+  writeFileSync(otherKey, other.publicPem);
+  const bad = runCli(["verify", folder.image, "--key", otherKey, "--json"]);
+
+  assert.equal(good.status, "verified");
+  assert.equal(good.checks.length, 8);
+  assert.equal(good.provenance[0].builderId, "https://github.com/migtd-repro/migtd-repro/builders/local/v1");
+  assert.equal(bad.status, 1);
+  assert.equal(JSON.parse(bad.stdout).status, "failed");
+});
+
+test("verify: trusted keys from the config folder", () => {
+  const config = mkdtempSync(join(tmpdir(), "xdg-"));
+  const folderOfKeys = join(config, "migtd-repro", "trusted-keys");
+  mkdirSync(folderOfKeys, { recursive: true });
+  copyFileSync(folder.publicKey, join(folderOfKeys, "release.pem"));
+
+  const trusted = runCli(["verify", folder.image], { env: { XDG_CONFIG_HOME: config } });
+  const empty = runCli(["verify", folder.image], { env: { XDG_CONFIG_HOME: join(config, "none") } });
+
+  assert.equal(trusted.status, 0, trusted.stdout);
+  assert.equal(empty.status, 1);
+  assert.match(empty.stdout, /no trusted public key is configured \(give --key PUB.pem, --trusted-keys FILE, or put PEM files in .*none\/migtd-repro\/trusted-keys\)/);
+});
+
+test("verify: --trusted-keys file with two keys", () => {
+  const bundle = join(folder.dir, "..", "bundle.pem");
+  writeFileSync(bundle, makeKeyPair("ed25519").publicPem + readFileSync(folder.publicKey, "utf8"));
+  const result = runCli(["verify", folder.image, "--trusted-keys", bundle]);
+
+  assert.equal(result.status, 0, result.stdout);
+  assert.match(result.stdout, /bundle.pem \(key 2\)/);
+});
+
+test("verify: no Docker engine for --rebuild exits 3", () => {
+  const result = runCli(["verify", folder.image, "--key", folder.publicKey, "--rebuild"], {
+    env: { DOCKER_HOST: "unix:///nonexistent/docker.sock" },
+  });
+
+  assert.equal(result.status, 3);
+  assert.match(result.stderr, /no Docker engine answered at unix:\/\/\/nonexistent\/docker.sock/);
+});
+
+test("verify: --rebuild skipped after a failed check", () => {
+  const image = flipByte(folder.image, 0x30000);
+  const result = runCli(["verify", image, "--key", folder.publicKey, "--rebuild"], {
+    env: { DOCKER_HOST: "unix:///nonexistent/docker.sock" },
+  });
+
+  assert.equal(result.status, 1);
+  assert.match(result.stdout, /^  skip  rebuild +skipped: the attestation failed the checks above$/m);
+});
+
+test("verify: Docker and GitHub modules stay unloaded", () => {
+  const dir = mkdtempSync(join(tmpdir(), "verify-hooks-"));
+  writeFileSync(
+    join(dir, "hooks.mjs"),
+    `export async function resolve(specifier, context, next) {
+      if (/^(dockerode|octokit|@octokit\\/|zod)|\\/pipeline\\//.test(specifier)) {
+        throw new Error("loaded " + specifier);
+      }
+      return next(specifier, context);
+    }\n`,
+  );
+  writeFileSync(join(dir, "register.mjs"), 'import { register } from "node:module";\nregister("./hooks.mjs", import.meta.url);\n');
+  const nodeArgs = ["--import", join(dir, "register.mjs")];
+
+  const plain = runCli(["verify", folder.image, "--key", folder.publicKey], { nodeArgs });
+  const rebuild = runCli(["verify", folder.image, "--key", folder.publicKey, "--rebuild"], { nodeArgs });
+
+  assert.equal(plain.status, 0, plain.stderr);
+  assert.notEqual(rebuild.status, 0);
+  assert.match(rebuild.stderr, /loaded \.\.\/pipeline\/engine\.js/);
+});
+
+test("verify: usage errors exit 2", () => {
+  const badHash = runCli(["verify", folder.image, "--expect-servtd-info-hash", "abc"]);
+  const noImage = runCli(["verify"]);
+  const unknown = runCli(["verify", folder.image, "--frobnicate"]);
+
+  assert.equal(badHash.status, 2);
+  assert.equal(noImage.status, 2);
+  assert.equal(unknown.status, 2);
+  assert.match(badHash.stderr, /--expect-servtd-info-hash 'abc' is not 96 hex digits/);
+});
