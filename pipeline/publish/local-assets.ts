@@ -10,6 +10,7 @@ export type AssetRole =
   | "attestations"
   | "servtd-info-hash"
   | "build-record"
+  | "build-log"
   | "checksums";
 
 /** A file of the output folder that is published as a release asset. */
@@ -34,6 +35,7 @@ export interface LocalRelease {
 export const BUILD_RECORD_SUFFIX = ".build.json";
 export const ATTESTATIONS_SUFFIX = ".intoto.jsonl";
 export const SERVTD_INFO_HASH_SUFFIX = ".servtd_info_hash";
+export const BUILD_LOG_SUFFIX = ".build.log";
 
 /** Checksum lists in coreutils `sha256sum` format that are published when present. */
 export const CHECKSUM_FILES = ["SHA256SUMS", "SHA384SUMS", "SHA512SUMS"] as const;
@@ -42,8 +44,9 @@ export const CHECKSUM_FILES = ["SHA256SUMS", "SHA384SUMS", "SHA512SUMS"] as cons
  * Collects the image and the files beside it from a build's output folder.
  * The image name comes from the one NAME.build.json in the folder, or from
  * `name` when the folder holds several builds. The image, its attestations,
- * SERVTD_INFO_HASH and build record are required; checksum lists are
- * published when present.
+ * SERVTD_INFO_HASH and build record are required; the build log and the
+ * checksum lists are published when present (`attest` lists every file of
+ * the folder, the log included, in SHA256SUMS and SHA384SUMS).
  */
 export async function collectLocalRelease(
   dir: string,
@@ -64,11 +67,13 @@ export async function collectLocalRelease(
     throw new PublishError("folder-invalid", `${dir} lacks ${list}`);
   }
 
+  const optional: Array<[string, AssetRole]> = [
+    [imageName + BUILD_LOG_SUFFIX, "build-log"],
+    ...CHECKSUM_FILES.map((file): [string, AssetRole] => [file, "checksums"]),
+  ];
   const files: Array<[string, AssetRole]> = [
     ...required.map(([file, role]): [string, AssetRole] => [file, role]),
-    ...CHECKSUM_FILES.filter((file) => entries.has(file)).map(
-      (file): [string, AssetRole] => [file, "checksums"],
-    ),
+    ...optional.filter(([file]) => entries.has(file)),
   ];
 
   const assets: LocalAsset[] = [];
@@ -140,6 +145,7 @@ function contentTypeOf(role: AssetRole, size: number): string {
       return "application/json";
     case "attestations":
       return "application/jsonl";
+    case "build-log":
     case "checksums":
       return "text/plain; charset=utf-8";
     case "servtd-info-hash":

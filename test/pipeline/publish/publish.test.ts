@@ -12,6 +12,7 @@ const ASSET_ORDER = [
   "migtd.bin.build.json",
   "migtd.bin.servtd_info_hash",
   "migtd.bin.intoto.jsonl",
+  "migtd.bin.build.log",
   "SHA256SUMS",
 ];
 
@@ -81,6 +82,7 @@ test("publish: assets get their media types", async () => {
     "migtd.bin.build.json": "application/json",
     "migtd.bin.intoto.jsonl": "application/jsonl",
     "migtd.bin.servtd_info_hash": "text/plain; charset=utf-8",
+    "migtd.bin.build.log": "text/plain; charset=utf-8",
     SHA256SUMS: "text/plain; charset=utf-8",
   });
   assert.deepEqual(mock.violations, []);
@@ -91,9 +93,9 @@ test("publish: rerun skips identical assets", async () => {
   const second = await publish();
 
   assert.equal(second.release.created, false);
-  assert.deepEqual(second.assets.map((asset) => asset.action), Array(5).fill("skipped"));
-  assert.deepEqual(second.assets.map((asset) => asset.digestSource), Array(5).fill("api"));
-  assert.equal(mock.count(UPLOAD), 5);
+  assert.deepEqual(second.assets.map((asset) => asset.action), Array(ASSET_ORDER.length).fill("skipped"));
+  assert.deepEqual(second.assets.map((asset) => asset.digestSource), Array(ASSET_ORDER.length).fill("api"));
+  assert.equal(mock.count(UPLOAD), ASSET_ORDER.length);
   assert.equal(mock.count("repos/delete-release-asset"), 0);
   assert.equal(mock.count("repos/create-release"), 1);
   assert.deepEqual(mock.violations, []);
@@ -104,12 +106,12 @@ test("publish: rerun hashes assets lacking digest", async () => {
   await publish();
   const second = await publish();
 
-  assert.deepEqual(second.assets.map((asset) => asset.action), Array(5).fill("skipped"));
-  assert.deepEqual(second.assets.map((asset) => asset.digestSource), Array(5).fill("download"));
+  assert.deepEqual(second.assets.map((asset) => asset.action), Array(ASSET_ORDER.length).fill("skipped"));
+  assert.deepEqual(second.assets.map((asset) => asset.digestSource), Array(ASSET_ORDER.length).fill("download"));
   const downloads = mock.log.filter((entry) => entry.server === "objects");
-  assert.equal(downloads.length, 5);
+  assert.equal(downloads.length, ASSET_ORDER.length);
   assert.ok(downloads.every((entry) => !entry.authorized), "the token reached the storage host");
-  assert.equal(mock.count(UPLOAD), 5);
+  assert.equal(mock.count(UPLOAD), ASSET_ORDER.length);
   assert.deepEqual(mock.violations, []);
 });
 
@@ -137,6 +139,7 @@ test("publish: failed upload converges on rerun", async () => {
       ["migtd.bin.build.json", "skipped"],
       ["migtd.bin.servtd_info_hash", "skipped"],
       ["migtd.bin.intoto.jsonl", "replaced"],
+      ["migtd.bin.build.log", "uploaded"],
       ["SHA256SUMS", "uploaded"],
     ],
   );
@@ -231,7 +234,7 @@ test("publish: 5xx then success", async () => {
   const result = await publish();
 
   assert.ok(result.assets.every((asset) => asset.action === "uploaded"));
-  assert.equal(mock.count(UPLOAD), 6);
+  assert.equal(mock.count(UPLOAD), ASSET_ORDER.length + 1);
   assertReleaseMatchesFolder(releaseOf("v1.0.0"));
   assert.deepEqual(mock.violations, []);
 });
@@ -301,7 +304,7 @@ test("publish: draft release found on rerun", async () => {
   assert.equal(releaseOf("v1.0.0").draft, true);
   assert.equal(second.release.created, false);
   assert.equal(second.release.id, first.release.id);
-  assert.deepEqual(second.assets.map((asset) => asset.action), Array(5).fill("skipped"));
+  assert.deepEqual(second.assets.map((asset) => asset.action), Array(ASSET_ORDER.length).fill("skipped"));
   assert.equal(repository.releases.length, 1);
   assert.deepEqual(mock.violations, []);
 });

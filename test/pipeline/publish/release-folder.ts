@@ -13,7 +13,7 @@ export interface ReleaseFolder {
   remove(): Promise<void>;
 }
 
-/** Writes migtd.bin and the four files beside it into a new temporary folder. */
+/** Writes migtd.bin and the five files beside it into a new temporary folder. */
 export async function makeReleaseFolder(imageSize = 256 * 1024): Promise<ReleaseFolder> {
   const dir = await mkdtemp(join(tmpdir(), "migtd-repro-publish-"));
   const files = new Map<string, Buffer>([
@@ -21,6 +21,7 @@ export async function makeReleaseFolder(imageSize = 256 * 1024): Promise<Release
     ["migtd.bin.build.json", Buffer.from('{"schema":"https://migtd-repro.dev/schemas/build-record"}\n')],
     ["migtd.bin.intoto.jsonl", Buffer.from('{"payloadType":"application/vnd.in-toto+json"}\n')],
     ["migtd.bin.servtd_info_hash", Buffer.from(`${"ab".repeat(48)}\n`)],
+    ["migtd.bin.build.log", Buffer.from("phase build: cargo image\n")],
     ["SHA256SUMS", Buffer.from(`${"00".repeat(32)}  migtd.bin\n`)],
   ]);
   for (const [name, content] of files) await writeFile(join(dir, name), content);
