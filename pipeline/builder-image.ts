@@ -43,8 +43,8 @@ const SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 /**
  * Returns the recipe's pinned builder image if the engine has it, and
  * otherwise makes it from `builder.rootfs` and checks the result against the
- * pin. `built` tells whether the image was made now. Making it runs
- * debootstrap, which needs root and about half a minute.
+ * pin. `built` is true when the image was made by this call. Making it runs
+ * debootstrap, which needs root and the recipe's Debian mirror.
  */
 export async function ensureBuilderImage(
   docker: Docker,
@@ -81,7 +81,7 @@ export async function ensureBuilderImage(
 
 /**
  * Makes the builder image from the recipe's `builder.rootfs` and `user`,
- * whatever the pin says, and tags it `builder.tag`. Maintainers use it to
+ * ignoring the pin, and tags it `builder.tag`. Maintainers use it to
  * compute the pin.
  */
 export async function makeBuilderImage(
