@@ -128,6 +128,8 @@ export async function makePlan(request: PlanRequest): Promise<Plan> {
     builder: await planBuilder(loaded, sourceDir),
     user: recipe.user,
     sourcePath: recipe.sourcePath,
+    // NOTE: build.ts also sets USER, LOGNAME, SOURCE_DATE_EPOCH, TZ, LANG and
+    // LC_ALL in every phase; they are not listed here.
     env: { ...recipe.env, ...optionEnv },
     persist: recipe.persist ?? [],
     options: Object.entries(values).map(([name, value]) => ({
@@ -308,7 +310,11 @@ async function describeDockerfile(
       displayPath(path),
       "--tag",
       loaded.recipe.builder.tag,
-      ...buildArgFlags(spec.buildArgs),
+      ...buildArgFlags(
+        spec.checksumLock
+          ? { ...spec.buildArgs, [spec.checksumLock.modeArg]: "enforce" }
+          : spec.buildArgs,
+      ),
       "CONTEXT",
     ],
   };

@@ -141,7 +141,7 @@ export function parseUser(text: string): Recipe["user"] {
   };
 }
 
-/** Where one input's file comes from in a build, decided without reading it. */
+/** Source of one input's file in a build, decided without reading it. */
 export interface InputChoice {
   name: string;
   origin: "user" | "preset" | "recipe-default" | "source-default";
@@ -152,8 +152,8 @@ export interface InputChoice {
   /** Path the build command reads the file from, inside the container. */
   containerPath: string;
   /**
-   * True when the source tree's own default is used: the build reads it
-   * without being told, so the input's flag is left out.
+   * True when the source tree's own default is used. The build reads that
+   * file by itself, so the input's flag is left out.
    */
   fromSource: boolean;
 }

@@ -236,7 +236,8 @@ function formatBuilder(plan: Plan, item: (text: string) => void): void {
 
   const lock = builder.checksumLock;
   if (lock) {
-    item(`checksum lock ${lock.file}: ${lock.entries.length} entries, enforced (${lock.modeArg}=enforce); a missing or different digest fails the image build`);
+    const count = lock.entries.length === 1 ? "1 entry" : `${lock.entries.length} entries`;
+    item(`checksum lock ${lock.file}: ${count}, enforced (${lock.modeArg}=enforce); a missing or different digest fails the image build`);
     for (const entry of lock.entries) item(`  ${entry.sha256}  ${entry.url}`);
     item(`write missing entries (network on), then review and commit the lock:`);
     item(`$ ${lock.update.map(quote).join(" ")}`);
