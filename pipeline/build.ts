@@ -15,8 +15,15 @@ import { measureFlags, measureImage } from "./measure.js";
 import { presetOf, resolveInputs, resolveOptions } from "./parameters.js";
 import { BuildProgress } from "./progress.js";
 import { checkPinned, loadRecipe, type LoadedRecipe } from "./recipe.js";
+import type { Recipe } from "./recipe-schema.js";
+import {
+  applyOverrides,
+  SOURCE_REV_ENV,
+  SOURCE_TAG_ENV,
+  type RecipeOverrides,
+} from "./resolve-recipe.js";
 import { makeRecord, type PreparedBuild } from "./record.js";
-import { prepareSource, type PreparedSource, type SourceRequest } from "./source.js";
+import { prepareSource, recipeSource, type PreparedSource, type SourceRequest } from "./source.js";
 import { packSource, type PackedSource } from "./source-tar.js";
 import { variationFor, variedConditions } from "./variations.js";
 
@@ -26,6 +33,14 @@ export interface BuildRequest {
   recipe?: string;
   /** Overrides the recipe's source. */
   source?: SourceRequest;
+  /** Tag the git commit is known by; checked against the commit. */
+  tag?: string;
+  /** Commit of the recipe's own git source to build instead of its pinned one. */
+  rev?: string;
+  /** Overrides the recipe's build user. */
+  user?: Recipe["user"];
+  /** Overrides the recipe's fixed source path in the container. */
+  sourcePath?: string;
   /** Input name to host file. */
   inputs?: Record<string, string>;
   /** Option name to value, as given on the command line. */
@@ -84,16 +99,18 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
 
   log.info({ request: { ...request, terminal: undefined, signal: undefined } }, "build started");
   try {
-    const loaded = await loadRecipe(request.recipe);
-    const unpinned = checkPinned(loaded, request.allowUnpinned ?? false);
+    const loaded = applyOverrides(await loadRecipe(request.recipe), recipeOverrides(request));
+    const unpinned = await checkPinned(loaded, request.allowUnpinned ?? false);
     docker = await connectEngine();
-
-    progress.setPhase("builder image");
-    const builder = await timed(timings, "builder", () => resolveBuilderImage(docker!, loaded, log));
-    log.info({ builder }, "builder image ready");
 
     progress.setPhase("source");
     source = await timed(timings, "source", () => prepareSource(sourceRequest(loaded, request)));
+
+    progress.setPhase("builder image");
+    const builder = await timed(timings, "builder", () =>
+      resolveBuilderImage(docker!, loaded, log, source!.root),
+    );
+    log.info({ builder }, "builder image ready");
     const prepared = await timed(timings, "prepare", () =>
       prepare(loaded, unpinned, builder, source!, request, buildId),
     );
@@ -172,11 +189,22 @@ async function timed<T>(timings: Record<string, number>, name: string, step: () 
   }
 }
 
+/**
+ * The overrides resolve-recipe.ts applies before anything runs: user,
+ * source path, and the commit and tag when the recipe itself builds git.
+ */
+function recipeOverrides(request: BuildRequest): RecipeOverrides {
+  const overrides: RecipeOverrides = { user: request.user, sourcePath: request.sourcePath };
+  if (request.source?.kind === "dir") overrides.sourceDir = request.source.dir;
+  // With --git the tag belongs to that repository and is checked after cloning.
+  if (request.tag !== undefined && request.source === undefined) overrides.tag = request.tag;
+  if (request.rev !== undefined) overrides.rev = request.rev;
+  return overrides;
+}
+
 function sourceRequest(loaded: LoadedRecipe, request: BuildRequest): SourceRequest {
-  if (request.source) return request.source;
-  const spec = loaded.recipe.source;
-  if ("dir" in spec) return { kind: "dir", dir: resolve(loaded.dir, spec.dir) };
-  return { kind: "git", url: spec.git, rev: spec.rev, submodules: spec.submodules };
+  if (request.source?.kind === "git") return { ...request.source, tag: request.tag };
+  return recipeSource(loaded.recipe.source, loaded.dir);
 }
 
 async function prepare(
@@ -201,10 +229,13 @@ async function prepare(
     uid: recipe.user.uid,
     gid: recipe.user.gid,
     mtime: sourceDateEpoch,
+    keepGitMetadata: "git" in recipe.source && recipe.source.keepGitMetadata === true,
   });
 
   const env: Record<string, string> = {
     ...recipe.env,
+    [SOURCE_REV_ENV]: source.commit ?? "",
+    [SOURCE_TAG_ENV]: source.commit ? (request.tag ?? ("git" in recipe.source ? recipe.source.tag : undefined) ?? "") : "",
     ...resolvedOptions.env,
     HOME: recipe.user.home,
     USER: recipe.user.name,

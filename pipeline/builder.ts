@@ -1,11 +1,13 @@
+import { readFile } from "node:fs/promises";
+import { isAbsolute, join, relative } from "node:path";
 import { Readable } from "node:stream";
 import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { ensureBuilderImage } from "./builder-image.js";
 import { BuildError } from "./errors.js";
 import { engineAddress } from "./engine.js";
-import type { LoadedRecipe } from "./recipe.js";
-import { listTree, packEntries } from "./source-tar.js";
+import { recipeFile, type LoadedRecipe } from "./recipe.js";
+import { listTree, packEntries, type TarEntry } from "./source-tar.js";
 
 /** The builder image that runs a build, as recorded. */
 export interface BuilderImage {
@@ -25,6 +27,7 @@ export async function resolveBuilderImage(
   docker: Docker,
   loaded: LoadedRecipe,
   log: Logger,
+  sourceRoot?: string,
 ): Promise<BuilderImage> {
   const { builder } = loaded.recipe;
   const pin = builder.image;
@@ -36,7 +39,7 @@ export async function resolveBuilderImage(
   }
 
   if (pin) await rejectTagMismatch(docker, builder.tag, pin);
-  const made = await makeImage(docker, loaded, log);
+  const made = await makeImage(docker, loaded, log, sourceRoot);
   if (pin && made.id !== pin) {
     throw new BuildError(
       "pin-mismatch",
@@ -85,6 +88,7 @@ async function makeImage(
   docker: Docker,
   loaded: LoadedRecipe,
   log: Logger,
+  sourceRoot: string | undefined,
 ): Promise<{ id: string; origin: "rootfs" | "dockerfile" }> {
   const { builder } = loaded.recipe;
   if (builder.rootfs) {
@@ -92,7 +96,7 @@ async function makeImage(
     return { id, origin: "rootfs" };
   }
   if (builder.dockerfile) {
-    return { id: await buildDockerfile(docker, loaded, log), origin: "dockerfile" };
+    return { id: await buildDockerfile(docker, loaded, log, sourceRoot), origin: "dockerfile" };
   }
   throw new BuildError(
     "image-missing",
@@ -103,33 +107,48 @@ async function makeImage(
 }
 
 /**
- * Builds the recipe's Dockerfile with networking off and tags it. The
- * resulting ID is what the recipe must pin: Docker image IDs from a
- * Dockerfile build are reproducible only if every layer is.
+ * Builds the recipe's Dockerfile and tags it. The context is the recipe's
+ * context folder plus the `sourceFiles` taken from the checked-out source.
+ * With a checksum lock the build may use the engine's default network,
+ * because every download is checked against the lock; without one it runs
+ * with networking off. The resulting ID is recorded: Docker image IDs from
+ * a Dockerfile build are reproducible only if every layer is.
  */
-async function buildDockerfile(docker: Docker, loaded: LoadedRecipe, log: Logger): Promise<string> {
+async function buildDockerfile(
+  docker: Docker,
+  loaded: LoadedRecipe,
+  log: Logger,
+  sourceRoot: string | undefined,
+): Promise<string> {
   const spec = loaded.recipe.builder.dockerfile!;
-  const context = await packEntries(await listTree(`${loaded.dir}/${spec.context}`), {
+  const entries = await contextEntries(loaded, spec, sourceRoot);
+  const dockerfile = await dockerfileInContext(loaded, spec, entries);
+  const context = await packEntries(entries, {
     uid: 0,
     gid: 0,
     mtime: loaded.recipe.sourceDateEpoch,
   });
-  log.info({ tag: loaded.recipe.builder.tag, dockerfile: spec.dockerfile }, "building builder image");
+  const buildArgs = { ...spec.buildArgs };
+  if (spec.checksumLock) buildArgs[spec.checksumLock.modeArg] = "enforce";
+  log.info({ tag: loaded.recipe.builder.tag, dockerfile: spec.dockerfile, buildArgs }, "building builder image");
 
   const stream = await docker.buildImage(Readable.from([context]), {
     t: loaded.recipe.builder.tag,
-    dockerfile: spec.dockerfile,
-    buildargs: spec.buildArgs,
-    networkmode: "none",
+    dockerfile,
+    buildargs: buildArgs,
+    networkmode: spec.checksumLock ? "default" : "none",
     rm: true,
     forcerm: true,
   });
   const events = await new Promise<Array<{ error?: string; stream?: string }>>((resolve, reject) => {
-    docker.modem.followProgress(stream, (error: Error | null, output: unknown[]) =>
-      error ? reject(error) : resolve(output as Array<{ error?: string }>),
-    (event: { stream?: string }) => {
-      if (event.stream?.trim()) log.info({ line: event.stream.trim() }, "image build");
-    });
+    docker.modem.followProgress(
+      stream,
+      (error: Error | null, output: unknown[]) =>
+        error ? reject(error) : resolve(output as Array<{ error?: string }>),
+      (event: { stream?: string }) => {
+        if (event.stream?.trim()) log.info({ line: event.stream.trim() }, "image build");
+      },
+    );
   });
 
   const failure = events.find((event) => event.error);
@@ -141,7 +160,65 @@ async function buildDockerfile(docker: Docker, loaded: LoadedRecipe, log: Logger
   }
   const id = await findId(docker, loaded.recipe.builder.tag);
   if (id === undefined) {
-    throw new BuildError("image-build-failed", `builder image build reported success but tag '${loaded.recipe.builder.tag}' is missing`);
+    throw new BuildError(
+      "image-build-failed",
+      `builder image build reported success but tag '${loaded.recipe.builder.tag}' is missing`,
+    );
   }
   return id;
+}
+
+type DockerfileSpec = NonNullable<LoadedRecipe["recipe"]["builder"]["dockerfile"]>;
+
+/** Name of a Dockerfile that lies outside the context, once added to it. */
+const ADDED_DOCKERFILE = ".migtd-repro.Dockerfile";
+
+/**
+ * The Dockerfile's path inside the context, as the engine expects it. The
+ * recipe gives it relative to the recipe's folder; one outside the context
+ * is added to the context entries.
+ */
+async function dockerfileInContext(
+  loaded: LoadedRecipe,
+  spec: DockerfileSpec,
+  entries: TarEntry[],
+): Promise<string> {
+  const path = recipeFile(loaded, spec.dockerfile);
+  const inside = relative(recipeFile(loaded, spec.context), path);
+  if (!inside.startsWith("..") && !isAbsolute(inside)) return inside;
+  entries.push({ type: "file", name: ADDED_DOCKERFILE, mode: 0o644, data: await readFile(path) });
+  return ADDED_DOCKERFILE;
+}
+
+/** Entries of the build context: the context folder, then files from the source tree. */
+async function contextEntries(
+  loaded: LoadedRecipe,
+  spec: DockerfileSpec,
+  sourceRoot: string | undefined,
+): Promise<TarEntry[]> {
+  const entries = await listTree(recipeFile(loaded, spec.context));
+  const fromSource = Object.entries(spec.sourceFiles ?? {});
+  if (fromSource.length && sourceRoot === undefined) {
+    throw new BuildError("image-build-failed", "the builder image needs files from the source tree, but no source was prepared");
+  }
+  const folders = new Set(entries.filter((entry) => entry.type === "directory").map((entry) => entry.name));
+  for (const [sourcePath, contextPath] of fromSource) {
+    const parts = contextPath.split("/");
+    for (let depth = 1; depth < parts.length; depth++) {
+      const folder = parts.slice(0, depth).join("/");
+      if (!folders.has(folder)) entries.push({ type: "directory", name: folder, mode: 0o755 });
+      folders.add(folder);
+    }
+    let data: Buffer;
+    try {
+      data = await readFile(join(sourceRoot!, sourcePath));
+    } catch (error) {
+      throw new BuildError(
+        "source-invalid",
+        `the builder image needs '${sourcePath}' from the source tree, but it cannot be read: ${(error as Error).message}`,
+      );
+    }
+    entries.push({ type: "file", name: contextPath, mode: 0o644, data });
+  }
+  return entries;
 }

@@ -103,22 +103,38 @@ export function recipeFile(loaded: LoadedRecipe, relative: string): string {
 }
 
 /**
- * Lists what is not pinned in a recipe: a builder image without an ID or
- * digest. Git sources are always pinned because the schema requires a full
- * commit.
+ * Lists what is not pinned in a recipe's builder. A builder is pinned by an
+ * image ID or digest, by a Debian rootfs recipe (exact package versions,
+ * checked while it is made), or by a Dockerfile whose base images are all
+ * named by digest and whose downloads are checked against a checksum lock.
+ * Git sources are always pinned because the schema requires a full commit.
  */
-export function unpinnedParts(recipe: Recipe): string[] {
-  return recipe.builder.image === undefined
-    ? [`builder image '${recipe.builder.tag}' has no ID or digest ("builder.image")`]
-    : [];
+export async function unpinnedParts(loaded: LoadedRecipe): Promise<string[]> {
+  const { builder } = loaded.recipe;
+  if (builder.image !== undefined || builder.rootfs !== undefined) return [];
+
+  const spec = builder.dockerfile;
+  if (spec === undefined) {
+    return [`builder image '${builder.tag}' has no ID or digest ("builder.image") and no recipe to make it`];
+  }
+  const parts: string[] = [];
+  const { parseDockerfile } = await import("./plan.js");
+  const text = await readFile(recipeFile(loaded, spec.dockerfile), "utf8");
+  for (const base of parseDockerfile(text).baseImages) {
+    if (!/@sha256:[0-9a-f]{64}$/.test(base)) parts.push(`base image '${base}' in ${spec.dockerfile} is not named by digest`);
+  }
+  if (spec.checksumLock === undefined) {
+    parts.push(`${spec.dockerfile} downloads are not checked against a checksum lock ("checksumLock")`);
+  }
+  return parts;
 }
 
 /**
  * Rejects an unpinned recipe unless the user allowed it; returns whether
  * the result must be marked unpinned.
  */
-export function checkPinned(loaded: LoadedRecipe, allowUnpinned: boolean): boolean {
-  const parts = unpinnedParts(loaded.recipe);
+export async function checkPinned(loaded: LoadedRecipe, allowUnpinned: boolean): Promise<boolean> {
+  const parts = await unpinnedParts(loaded);
   if (parts.length === 0) return false;
   if (!allowUnpinned) {
     throw new BuildError(

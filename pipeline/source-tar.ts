@@ -25,28 +25,29 @@ const SKIPPED_NAMES = new Set([".git"]);
  * Lists a source tree as tar entries in byte order of their paths, so the
  * same tree always gives the same archive. Regular files, folders and
  * symbolic links are kept with their permission bits; a socket, FIFO or
- * device file is rejected, and `.git` folders and files are left out.
+ * device file is rejected, and `.git` folders and files are left out unless
+ * `keepGitMetadata` is set.
  */
-export async function listTree(root: string): Promise<TarEntry[]> {
+export async function listTree(root: string, options: { keepGitMetadata?: boolean } = {}): Promise<TarEntry[]> {
   const entries: TarEntry[] = [];
-  await walk(root, "", entries);
+  await walk(root, "", entries, options.keepGitMetadata ? new Set() : SKIPPED_NAMES);
   return entries;
 }
 
-async function walk(root: string, relative: string, entries: TarEntry[]): Promise<void> {
+async function walk(root: string, relative: string, entries: TarEntry[], skipped: Set<string>): Promise<void> {
   const names = (await readdir(join(root, relative))).sort((a, b) =>
     Buffer.compare(Buffer.from(a), Buffer.from(b)),
   );
 
   for (const name of names) {
-    if (SKIPPED_NAMES.has(name)) continue;
+    if (skipped.has(name)) continue;
     const path = relative === "" ? name : `${relative}/${name}`;
     const stats = await lstat(join(root, path));
     const mode = stats.mode & 0o7777;
 
     if (stats.isDirectory()) {
       entries.push({ type: "directory", name: path, mode });
-      await walk(root, path, entries);
+      await walk(root, path, entries, skipped);
     } else if (stats.isFile()) {
       entries.push({ type: "file", name: path, mode, data: await readFile(join(root, path)) });
     } else if (stats.isSymbolicLink()) {
@@ -121,9 +122,9 @@ export interface PackedSource {
 /** Lists and packs a source tree with normalised owners and times. */
 export async function packSource(
   root: string,
-  normalisation: TarNormalisation,
+  normalisation: TarNormalisation & { keepGitMetadata?: boolean },
 ): Promise<PackedSource> {
-  const entries = await listTree(root);
+  const entries = await listTree(root, normalisation);
   const archive = await packEntries(entries, normalisation);
   return {
     tar: archive,

@@ -3,11 +3,18 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { execa } from "execa";
 import { BuildError } from "./errors.js";
+import type { Recipe } from "./recipe-schema.js";
 
 /** Where the source comes from for one build. */
 export type SourceRequest =
   | { kind: "dir"; dir: string }
-  | { kind: "git"; url: string; rev: string; submodules: boolean };
+  | { kind: "git"; url: string; rev: string; submodules: boolean; tag?: string };
+
+/** The source a recipe names, with a folder resolved against the recipe's folder. */
+export function recipeSource(spec: Recipe["source"], recipeDir: string): SourceRequest {
+  if ("dir" in spec) return { kind: "dir", dir: resolve(recipeDir, spec.dir) };
+  return { kind: "git", url: spec.git, rev: spec.rev, submodules: spec.submodules, tag: spec.tag };
+}
 
 /** A source tree ready to pack, with what identifies it. */
 export interface PreparedSource {
@@ -34,14 +41,16 @@ export async function prepareSource(request: SourceRequest): Promise<PreparedSou
     }
     return { kind: "dir", uri: root, root, cleanup: async () => {} };
   }
-  return cloneAtCommit(request.url, request.rev, request.submodules);
+  return cloneAtCommit(request);
 }
 
 /**
  * Clones a repository, checks out the commit detached, updates submodules
- * recursively and verifies that HEAD is the requested commit.
+ * recursively and verifies that HEAD is the requested commit and, when a
+ * tag is named, that the tag points at it.
  */
-async function cloneAtCommit(url: string, rev: string, submodules: boolean): Promise<PreparedSource> {
+async function cloneAtCommit(request: Extract<SourceRequest, { kind: "git" }>): Promise<PreparedSource> {
+  const { url, rev, submodules, tag } = request;
   if (!/^[0-9a-f]{40}$/.test(rev)) {
     throw new BuildError("source-invalid", `git revision '${rev}' must be a full 40-digit commit ID`);
   }
@@ -59,12 +68,25 @@ async function cloneAtCommit(url: string, rev: string, submodules: boolean): Pro
     if (head !== rev) {
       throw new BuildError("source-invalid", `git checkout of ${url} gave commit ${head}, not ${rev}`);
     }
+    if (tag !== undefined) await checkTag(root, url, tag, rev);
     const tree = (await git(["-C", root, "rev-parse", "HEAD^{tree}"])).trim();
     const commitTime = Number((await git(["-C", root, "show", "-s", "--format=%ct", "HEAD"])).trim());
     return { kind: "git", uri: url, root, commit: head, tree, commitTime, cleanup };
   } catch (error) {
     await cleanup();
     throw error;
+  }
+}
+
+async function checkTag(root: string, url: string, tag: string, rev: string): Promise<void> {
+  const tagged = (await git(["-C", root, "rev-parse", "--verify", "--quiet", `refs/tags/${tag}^{commit}`]).catch(() => "")).trim();
+  if (tagged !== rev) {
+    throw new BuildError(
+      "source-invalid",
+      tagged === ""
+        ? `tag '${tag}' does not exist in ${url}; check the recipe's "tag" or drop it`
+        : `tag '${tag}' of ${url} points at ${tagged}, not at the pinned commit ${rev}`,
+    );
   }
 }
 

@@ -5,6 +5,7 @@ import type { LoadedRecipe } from "../../pipeline/recipe.js";
 import { parseCommandArgs } from "../args.js";
 import { EXIT, EXIT_STATUS_HELP } from "../exit.js";
 import { UsageError } from "../usage-error.js";
+import { parseUser } from "../../pipeline/resolve-recipe.js";
 
 const USAGE = `Usage: migtd-repro build [--recipe NAME|PATH] [--source DIR | --git URL --rev COMMIT]
                          [--policy FILE] [--root-ca FILE] [--input NAME=FILE]
@@ -28,7 +29,14 @@ Options:
                            path, or a folder holding one
       --source DIR         build this source folder instead of the recipe's
       --git URL            build this git repository instead (needs --rev)
-      --rev COMMIT         exact 40-digit commit of --git
+      --rev COMMIT         exact 40-digit commit of --git, or of the recipe's
+                           own git repository
+      --tag TAG            tag the commit was released as; the build checks
+                           that it points at the commit
+      --user NAME:UID:GID:HOME
+                           build as this user instead of the recipe's
+      --source-path PATH   fixed source path in the container instead of the
+                           recipe's (absolute)
       --input NAME=FILE    replace a recipe input file (repeatable)
       --option NAME=VALUE  set a recipe option; booleans take true or false
                            (repeatable)
@@ -73,6 +81,9 @@ const STATIC_OPTIONS = {
   source: { type: "string" },
   git: { type: "string" },
   rev: { type: "string" },
+  tag: { type: "string" },
+  user: { type: "string" },
+  "source-path": { type: "string" },
   input: { type: "string", multiple: true },
   option: { type: "string", multiple: true },
   preset: { type: "string" },
@@ -174,6 +185,10 @@ function toRequest(values: Record<string, unknown>, flags: Map<string, RecipeFla
   return {
     recipe: recipePath,
     source: sourceOf(values),
+    tag: values.tag as string | undefined,
+    rev: values.git === undefined ? (values.rev as string | undefined) : undefined,
+    user: values.user === undefined ? undefined : parseUser(values.user as string),
+    sourcePath: values["source-path"] as string | undefined,
     inputs,
     options,
     preset: values.preset as string | undefined,
@@ -196,9 +211,6 @@ function sourceOf(values: Record<string, unknown>): BuildRequest["source"] {
   }
   if (git !== undefined && rev === undefined) {
     throw new UsageError("build: --git needs --rev COMMIT (a full 40-digit commit ID)");
-  }
-  if (rev !== undefined && git === undefined) {
-    throw new UsageError("build: --rev needs --git URL");
   }
   if (dir !== undefined) return { kind: "dir", dir };
   if (git !== undefined) return { kind: "git", url: git, rev: rev!, submodules: true };

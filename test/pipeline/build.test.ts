@@ -270,3 +270,59 @@ test("runBuild: inputs and options reach the build", async () => {
   assert.equal(result.record.inputs.policy!.sha256, createHash("sha256").update('{"policy": 1}\n').digest("hex"));
   assert.deepEqual(result.record.options, { debug: true, "log-level": "trace" });
 });
+
+test("runBuild: git tag must match commit", async () => {
+  const recipe = await ovmfRecipe("true");
+  const repo = recipe.sourceDir;
+  await execa("git", ["init", "-q", repo]);
+  await execa("git", ["-C", repo, "add", "-A"]);
+  await execa("git", ["-C", repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "one"]);
+  const first = (await execa("git", ["-C", repo, "rev-parse", "HEAD"])).stdout;
+  await execa("git", ["-C", repo, "tag", "v1"]);
+  await execa("git", ["-C", repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "--allow-empty", "-m", "two"]);
+  const second = (await execa("git", ["-C", repo, "rev-parse", "HEAD"])).stdout;
+  const source = (rev: string) => ({ kind: "git" as const, url: `file://${repo}`, rev, submodules: false });
+
+  const tagged = await runBuild({ recipe: recipe.path, out: recipe.outDir, rebuilds: 1, source: source(first), tag: "v1" });
+  assert.equal(tagged.record.source.commit, first);
+  assert.equal(tagged.record.env.MIGTD_REPRO_SOURCE_TAG, "v1");
+  assert.equal(tagged.record.env.MIGTD_REPRO_SOURCE_REV, first);
+
+  await assert.rejects(
+    runBuild({ recipe: recipe.path, out: join(recipe.dir, "out2"), rebuilds: 1, source: source(second), tag: "v1" }),
+    new RegExp(`tag 'v1' of .* points at ${first}, not at the pinned commit ${second}`),
+  );
+  assert.equal(existsSync(join(recipe.dir, "out2")), false);
+});
+
+test("runBuild: Dockerfile builder with source files", async () => {
+  const tag = `migtd-repro-test/dockerfile:${randomBytes(4).toString("hex")}`;
+  const recipe = await ovmfRecipe("cp /opt/version.txt out/version.txt", {
+    builder: {
+      image: undefined,
+      tag,
+      dockerfile: { dockerfile: "context/Dockerfile", context: "context", buildArgs: {}, sourceFiles: { "hello.txt": "source/version.txt" } },
+    },
+    outputs: [
+      { path: "out/ovmf.bin", image: true, maxBytes: 4 * 1024 * 1024 },
+      { path: "out/version.txt", image: false, maxBytes: 1024 },
+    ],
+  });
+  await execa("mkdir", ["-p", join(recipe.dir, "context")]);
+  await writeFile(join(recipe.dir, "context", "Dockerfile"), `FROM ${image.tag}\nCOPY source/version.txt /opt/version.txt\n`);
+
+  try {
+    await assert.rejects(
+      runBuild({ recipe: recipe.path, out: recipe.outDir, rebuilds: 1 }),
+      /is not pinned: base image '.*' in context\/Dockerfile is not named by digest; context\/Dockerfile downloads are not checked/,
+    );
+    const result = await runBuild({ recipe: recipe.path, out: recipe.outDir, rebuilds: 1, allowUnpinned: true });
+
+    assert.equal(result.record.builder.origin, "dockerfile");
+    assert.equal(result.record.unpinned, true);
+    assert.equal(result.record.builder.id, (await docker.getImage(tag).inspect()).Id);
+    assert.equal(await readFile(join(recipe.outDir, "version.txt"), "utf8"), "hello\n");
+  } finally {
+    await docker.getImage(tag).remove().catch(() => {});
+  }
+});
