@@ -1,6 +1,6 @@
-import { webcrypto } from "node:crypto";
 import { AttestationError } from "./attestation-error.js";
 import { ReproError } from "./errors.js";
+import { fileDigests } from "./hash-image.js";
 import { parseEnvelope, verifyEnvelopeSignatures, type ParsedEnvelope } from "./dsse.js";
 import type { PublicKey } from "./keys.js";
 import {
@@ -60,6 +60,11 @@ export interface VerifyInput {
   servtdInfo?: { json: unknown; source: string };
   /** Lowercase hex SERVTD_INFO_HASH the image must have. */
   expectServtdInfoHash?: string;
+  /**
+   * The image's file digests when the caller computes them elsewhere, e.g.
+   * on another thread while this one measures; computed here when absent.
+   */
+  imageDigests?: Promise<{ sha256: string; sha384: string }>;
 }
 
 export interface VerifyReport {
@@ -88,11 +93,10 @@ const REQUIRED: readonly CheckCode[] = [
 /**
  * Verifies an image against its attestation: envelopes, signatures,
  * statements, subject digests, recomputed measurements and the optional
- * expectations. The only side effect is hashing on the thread pool, where
- * the file digests run while this thread computes the measurements.
+ * expectations.
  */
 export async function verifyAttestation(input: VerifyInput): Promise<VerifyReport> {
-  const digests = imageDigests(input.image);
+  const digests = input.imageDigests ?? Promise.resolve(fileDigests(input.image));
 
   const envelopes = checkEnvelopes(input);
   const signatures = checkSignatures(input, envelopes.value);
@@ -142,17 +146,6 @@ interface KnownStatements {
   measurements: { where: string; predicate: TdMeasurementPredicate }[];
   reproducibility: { where: string; predicate: ReproducibilityPredicate; subjects: string[] }[];
   provenance: ProvenanceSummary[];
-}
-
-async function imageDigests(image: Uint8Array): Promise<{ sha256: string; sha384: string }> {
-  const [sha256, sha384] = await Promise.all([
-    webcrypto.subtle.digest("SHA-256", image),
-    webcrypto.subtle.digest("SHA-384", image),
-  ]);
-  return {
-    sha256: Buffer.from(sha256).toString("hex"),
-    sha384: Buffer.from(sha384).toString("hex"),
-  };
 }
 
 /** Check 1: every line is a DSSE envelope with the in-toto payload type. */

@@ -1,6 +1,7 @@
-import { skip, verifyAttestation, type CheckResult, type VerifyReport } from "../../attest/verify.js";
+import type { CheckResult, VerifyReport } from "../../attest/verify.js";
 import { parseCommandArgs } from "../args.js";
 import { EXIT } from "../exit.js";
+import { digestOnWorker, readImageShared } from "../image-digests.js";
 import { readInputFile, readJsonFile } from "../io.js";
 import { defaultTrustedKeysDir, loadTrustedKeys } from "../trusted-keys.js";
 import { UsageError } from "../usage-error.js";
@@ -71,8 +72,12 @@ export async function run(argv: string[]): Promise<number> {
   const attestationPath = values.attestation ?? `${imagePath}.intoto.jsonl`;
   const expected = parseExpectedHash(values["expect-servtd-info-hash"]);
 
-  const [image, attestation, trusted, servtdInfo] = await Promise.all([
-    readInputFile(imagePath, "image"),
+  // The file digests run on a worker thread while this thread loads the
+  // verifier and measures the image.
+  const image = await readImageShared(imagePath);
+  const imageDigests = digestOnWorker(image);
+  const { skip, verifyAttestation } = await import("../../attest/verify.js");
+  const [attestation, trusted, servtdInfo] = await Promise.all([
     readInputFile(attestationPath, "attestation"),
     loadTrustedKeys(values.key, values["trusted-keys"]),
     readServtdInfo(values["servtd-info"]),
@@ -87,6 +92,7 @@ export async function run(argv: string[]): Promise<number> {
     trustedKeysHint: trusted.hint,
     servtdInfo,
     expectServtdInfoHash: expected,
+    imageDigests,
   });
 
   if (values.rebuild && !report.verified) {
