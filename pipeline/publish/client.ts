@@ -27,7 +27,7 @@ export interface GitHubClientOptions {
   /** Minimum time between two requests that notify users, such as creating a release, in milliseconds. */
   notificationIntervalMs?: number;
 
-  /** Longest wait for a rate limit to reset before giving up, in seconds. */
+  /** Maximum wait for a rate limit to reset before giving up, in seconds. */
   maxRateLimitWaitSeconds?: number;
 
   /** Rate-limited attempts of one request that are retried. */
@@ -46,12 +46,12 @@ export function tokenFromEnv(env: NodeJS.ProcessEnv = process.env): string | und
   return token ? token : undefined;
 }
 
-/** Returns the API root from --api-url, else GITHUB_API_URL, else api.github.com. */
+/** Returns the API root from --api-url, else GITHUB_API_URL when set and not empty, else api.github.com. */
 export function apiUrlFromEnv(
   option: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
 ): string {
-  const value = option ?? env.GITHUB_API_URL ?? DEFAULT_API_URL;
+  const value = option ?? (env.GITHUB_API_URL || DEFAULT_API_URL);
   let url: URL;
   try {
     url = new URL(value);
@@ -74,8 +74,8 @@ export function apiUrlFromEnv(
  * Creates an Octokit REST client with octokit's retry plugin (5xx and
  * network errors, bounded back-off) and throttling plugin (waits for
  * primary and secondary rate limits as GitHub's headers ask, up to
- * maxRateLimitWaitSeconds). Requests are logged without headers, so the
- * token never reaches the log.
+ * maxRateLimitWaitSeconds). Log lines carry methods and URLs, never
+ * headers, so the token never reaches the log.
  */
 export function createGitHubClient(options: GitHubClientOptions = {}): GitHubClient {
   const logger = options.logger ?? pino({ level: "silent" });

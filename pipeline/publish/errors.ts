@@ -16,6 +16,7 @@ const KIND_BY_CODE = {
   "server-error": "environment",
   network: "environment",
   "unexpected-response": "environment",
+  "folder-unverified": "check-failed",
   "asset-conflict": "check-failed",
   "digest-mismatch": "check-failed",
 } as const satisfies Record<string, ErrorKind>;
