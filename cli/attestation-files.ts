@@ -10,6 +10,7 @@ import { measurementDifferences, remeasure } from "../attest/remeasure.js";
 import { attestationStatements, signStatements } from "../attest/sign.js";
 import { writeFileAtomic } from "./atomic-write.js";
 import { readInputFile } from "./io.js";
+import { sideFiles } from "./output-names.js";
 import { UsageError } from "./usage-error.js";
 
 /** Environment variable that may hold a PEM signing key, e.g. a CI secret. */
@@ -42,9 +43,9 @@ export interface SignedBuild {
 }
 
 /**
- * Signs the attestations of a finished build and writes, next to the image,
- * NAME.intoto.jsonl, NAME.servtd_info_hash, then SHA256SUMS and SHA384SUMS
- * over the folder. The image is measured again with the recorded parameters
+ * Signs the attestations of a finished build and writes, next to the image
+ * NAME.bin, NAME.intoto.jsonl, NAME.servtd_info_hash, then SHA256SUMS and
+ * SHA384SUMS over the folder. The image is measured again with the recorded parameters
  * first: a record whose measurements are not those of the image is rejected
  * instead of signed. Each file is written atomically.
  */
@@ -58,10 +59,11 @@ export async function signBuild(options: SignBuildOptions): Promise<SignedBuild>
   const statements = attestationStatements(record, fileDigests(image), options);
   checkRecordedMeasurement(image, record, options.imagePath);
 
-  const attestationPath = `${options.imagePath}.intoto.jsonl`;
+  const paths = sideFiles(options.imagePath);
+  const attestationPath = paths.attestation;
   await writeFileAtomic(attestationPath, signStatements(statements, options.keys));
 
-  const servtdInfoHashPath = `${options.imagePath}.servtd_info_hash`;
+  const servtdInfoHashPath = paths.servtdInfoHash;
   await writeFileAtomic(servtdInfoHashPath, `${record.measurement.servtdInfoHash}\n`);
 
   const checksumPaths = await writeChecksumFiles(dirname(options.imagePath));

@@ -3,6 +3,7 @@ import { parseCommandArgs } from "../args.js";
 import { loadSigningKeys, signBuild, SIGNING_KEY_ENV } from "../attestation-files.js";
 import { EXIT } from "../exit.js";
 import { readJsonFile } from "../io.js";
+import { sideFiles } from "../output-names.js";
 import { UsageError } from "../usage-error.js";
 
 export const help = `Usage: migtd-repro attest IMAGE [--build-record FILE] [--key KEY.pem ...]
@@ -10,15 +11,16 @@ export const help = `Usage: migtd-repro attest IMAGE [--build-record FILE] [--ke
 
 Signs the attestations of an existing build. The image is measured again
 with the parameters in its build record and must match the record. Writes,
-next to IMAGE, each file atomically:
-  IMAGE.intoto.jsonl      DSSE envelopes, one per line: SLSA provenance v1,
+next to the image NAME.bin, each file atomically:
+  NAME.intoto.jsonl       DSSE envelopes, one per line: SLSA provenance v1,
                           TD measurements and, when repeated builds were
                           identical, reproducibility (see docs/attestation.md)
-  IMAGE.servtd_info_hash  SERVTD_INFO_HASH as hex
-  SHA256SUMS, SHA384SUMS  checksums of every file in the folder
+  NAME.servtd_info_hash   SERVTD_INFO_HASH as hex
+  SHA256SUMS, SHA384SUMS  checksums of every file in the folder except
+                          hidden files and PEM private keys
 
 Options:
-  --build-record FILE  build record written by 'build' (default IMAGE.build.json)
+  --build-record FILE  build record written by 'build' (default NAME.build.json)
   --key KEY.pem        PEM private key, ECDSA P-256 or Ed25519; repeat to add
                        signatures. Without --key the PEM text is read from the
                        ${SIGNING_KEY_ENV} environment variable.
@@ -48,7 +50,7 @@ export async function run(argv: string[]): Promise<number> {
 
   if (positionals.length !== 1) throw new UsageError("attest: give one IMAGE");
   const imagePath = positionals[0]!;
-  const recordPath = values["build-record"] ?? `${imagePath}.build.json`;
+  const recordPath = values["build-record"] ?? sideFiles(imagePath).buildRecord;
   const builderId = values["builder-id"];
   if (builderId !== undefined && !URL.canParse(builderId)) {
     throw new UsageError(`attest: --builder-id '${builderId}' is not a URI`);

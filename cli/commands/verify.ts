@@ -1,8 +1,10 @@
+import { access } from "node:fs/promises";
 import type { CheckResult, VerifyReport } from "../../attest/verify.js";
 import { parseCommandArgs } from "../args.js";
 import { EXIT } from "../exit.js";
 import { digestOnWorker, readImageShared } from "../image-digests.js";
 import { readInputFile, readJsonFile } from "../io.js";
+import { sideFiles } from "../output-names.js";
 import { defaultTrustedKeysDir, loadTrustedKeys } from "../trusted-keys.js";
 import { UsageError } from "../usage-error.js";
 
@@ -28,7 +30,8 @@ per check:
   rebuild          with --rebuild: a rebuild gives the same bytes
 
 Options:
-  --attestation FILE   DSSE envelopes, one per line (default IMAGE.intoto.jsonl)
+  --attestation FILE   DSSE envelopes, one per line (default IMAGE.intoto.jsonl,
+                       else NAME.intoto.jsonl beside the image NAME.bin)
   --key PUB.pem        trusted public key (PEM); repeat for several
   --trusted-keys PATH  PEM file with one or more public keys, or a folder of
                        *.pem files; repeat for several. When neither --key
@@ -69,7 +72,7 @@ export async function run(argv: string[]): Promise<number> {
 
   if (positionals.length !== 1) throw new UsageError("verify: give one IMAGE");
   const imagePath = positionals[0]!;
-  const attestationPath = values.attestation ?? `${imagePath}.intoto.jsonl`;
+  const attestationPath = values.attestation ?? (await defaultAttestation(imagePath));
   const expected = parseExpectedHash(values["expect-servtd-info-hash"]);
 
   // The file digests run on a worker thread while this thread loads the
@@ -108,6 +111,16 @@ export async function run(argv: string[]): Promise<number> {
 
   process.stdout.write(values.json ? formatJson(report) : formatChecklist(report));
   return report.verified ? EXIT.ok : EXIT.checkFailed;
+}
+
+/** IMAGE.intoto.jsonl when it exists, else NAME.intoto.jsonl as 'attest' writes it. */
+async function defaultAttestation(imagePath: string): Promise<string> {
+  const full = `${imagePath}.intoto.jsonl`;
+  const exists = await access(full).then(
+    () => true,
+    () => false,
+  );
+  return exists ? full : sideFiles(imagePath).attestation;
 }
 
 function parseExpectedHash(value: string | undefined): string | undefined {

@@ -22,12 +22,12 @@ test("attest: writes attestation files", () => {
     "SHA256SUMS",
     "SHA384SUMS",
     "release.bin",
-    "release.bin.build.json",
-    "release.bin.intoto.jsonl",
-    "release.bin.servtd_info_hash",
+    "release.build.json",
+    "release.intoto.jsonl",
+    "release.servtd_info_hash",
   ]);
-  assert.equal(readFileSync(`${folder.image}.servtd_info_hash`, "utf8"), `${folder.fixture.measurement.servtdInfoHash}\n`);
-  assert.equal(readFileSync(`${folder.image}.intoto.jsonl`, "utf8").trimEnd().split("\n").length, 3);
+  assert.equal(readFileSync(join(folder.dir, "release.servtd_info_hash"), "utf8"), `${folder.fixture.measurement.servtdInfoHash}\n`);
+  assert.equal(readFileSync(join(folder.dir, "release.intoto.jsonl"), "utf8").trimEnd().split("\n").length, 3);
 });
 
 test("attest: sha256sum and sha384sum accept the lists", () => {
@@ -38,7 +38,7 @@ test("attest: sha256sum and sha384sum accept the lists", () => {
   for (const [tool, list] of [["sha256sum", "SHA256SUMS"], ["sha384sum", "SHA384SUMS"]]) {
     const output = execFileSync(tool!, ["-c", list!], { cwd: folder.dir }).toString();
     assert.match(output, /^release.bin: OK$/m);
-    assert.match(output, /^release.bin.intoto.jsonl: OK$/m);
+    assert.match(output, /^release.intoto.jsonl: OK$/m);
     assert.doesNotMatch(readFileSync(join(folder.dir, list!), "utf8"), /stray-key/);
   }
 });
@@ -47,7 +47,7 @@ for (const algorithm of ["ecdsa-p256", "ed25519"] as const) {
   test(`attest: openssl verifies every ${algorithm} line`, () => {
     const folder = makeBuildFolder(algorithm);
     runCli(["attest", folder.image, "--key", folder.privateKey]);
-    const lines = readFileSync(`${folder.image}.intoto.jsonl`, "utf8").trimEnd().split("\n");
+    const lines = readFileSync(join(folder.dir, "release.intoto.jsonl"), "utf8").trimEnd().split("\n");
 
     lines.forEach((line, index) => {
       const envelope = JSON.parse(line);
@@ -102,7 +102,7 @@ test("attest: record of another image exits 2", () => {
 
   assert.equal(result.status, 2);
   assert.match(result.stderr, /the build record's image 'release.bin' has sha384/);
-  assert.deepEqual(readdirSync(folder.dir).sort(), ["release.bin", "release.bin.build.json"]);
+  assert.deepEqual(readdirSync(folder.dir).sort(), ["release.bin", "release.build.json"]);
 });
 
 test("attest: record with other measurement exits 2", () => {
@@ -122,7 +122,7 @@ test("attest: invalid build record exits 2", () => {
   const result = runCli(["attest", folder.image, "--key", folder.privateKey]);
 
   assert.equal(result.status, 2);
-  assert.match(result.stderr, /release.bin.build.json is not a migtd-repro build record: field schema/);
+  assert.match(result.stderr, /release.build.json is not a migtd-repro build record: field schema/);
 });
 
 test("attest: builder id must be a URI", () => {

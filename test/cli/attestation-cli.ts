@@ -31,14 +31,14 @@ export interface BuildFolder {
   publicKey: string;
 }
 
-/** An output folder with release.bin and release.bin.build.json, not yet signed. */
+/** An output folder with release.bin and release.build.json, not yet signed. */
 export function makeBuildFolder(algorithm: "ecdsa-p256" | "ed25519" = "ecdsa-p256"): BuildFolder {
   const root = mkdtempSync(join(tmpdir(), "migtd-repro-cli-"));
   const dir = join(root, "out");
   const fixture = makeFixture();
   const key = makeKeyPair(algorithm);
   const image = join(dir, "release.bin");
-  const record = `${image}.build.json`;
+  const record = join(dir, "release.build.json");
   const privateKey = join(root, "signing.pem");
   const publicKey = join(root, "signing.pub.pem");
 

@@ -35,7 +35,7 @@ test("pack: npx verify from the tarball", { timeout: 300_000 }, () => {
 
   const signed = makeSignedFolder("ed25519");
   copyFileSync(signed.image, join(app, "release.bin"));
-  copyFileSync(`${signed.image}.intoto.jsonl`, join(app, "release.bin.intoto.jsonl"));
+  copyFileSync(join(signed.dir, "release.intoto.jsonl"), join(app, "release.bin.intoto.jsonl"));
   copyFileSync(signed.publicKey, join(app, "pub.pem"));
   const npx = (image: string) =>
     spawnSync("npx", ["--offline", "migtd-repro", "verify", image, "--key", "pub.pem"], {

@@ -9,11 +9,12 @@ import { makeSignedFolder, runCli } from "./attestation-cli.js";
 const folder = makeSignedFolder();
 
 function flipByte(path: string, offset: number): string {
-  const copy = join(mkdtempSync(join(tmpdir(), "verify-cli-")), "release.bin");
+  const dir = mkdtempSync(join(tmpdir(), "verify-cli-"));
+  const copy = join(dir, "release.bin");
   const bytes = readFileSync(path);
   bytes[offset] = bytes[offset]! ^ 0x01;
   writeFileSync(copy, bytes);
-  copyFileSync(`${path}.intoto.jsonl`, `${copy}.intoto.jsonl`);
+  copyFileSync(join(folder.dir, "release.intoto.jsonl"), join(dir, "release.intoto.jsonl"));
   return copy;
 }
 
