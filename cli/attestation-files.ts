@@ -1,16 +1,17 @@
 import { createHash } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
+import { mkdir, readdir, readFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { AttestationError } from "../attest/attestation-error.js";
 import { BuildRecordSchema, type BuildRecord } from "../attest/build-record.js";
 import { fileDigests } from "../attest/hash-image.js";
-import { parsePrivateKey, type SigningKey } from "../attest/keys.js";
+import { generateSigningKey, parsePrivateKey, type SigningKey } from "../attest/keys.js";
 import { tdMeasurementPredicate } from "../attest/predicates.js";
 import { measurementDifferences, remeasure } from "../attest/remeasure.js";
 import { attestationStatements, signStatements } from "../attest/sign.js";
 import { writeFileAtomic } from "./atomic-write.js";
 import { readInputFile } from "./io.js";
 import { sideFiles } from "./output-names.js";
+import { configDir } from "./trusted-keys.js";
 import { UsageError } from "./usage-error.js";
 
 /** Environment variable that may hold a PEM signing key, e.g. a CI secret. */
@@ -97,6 +98,39 @@ export async function loadSigningKeys(
       parsePrivateKey((await readInputFile(path, "signing key")).toString("utf8"), path),
     ),
   );
+}
+
+export interface DemoKey {
+  key: SigningKey;
+  privateKeyPath: string;
+  publicKeyPath: string;
+  /** True when this call created the key pair. */
+  created: boolean;
+}
+
+/**
+ * Returns the demo signing key for a build run without --key, creating an
+ * ECDSA P-256 pair on first use in $XDG_CONFIG_HOME/migtd-repro (default
+ * ~/.config/migtd-repro), outside any output folder. The caller must tell
+ * the user that the attestations are signed with a demo key.
+ */
+export async function demoSigningKey(env: NodeJS.ProcessEnv = process.env): Promise<DemoKey> {
+  const folder = configDir(env);
+  const privateKeyPath = join(folder, "demo-signing.pem");
+  const publicKeyPath = join(folder, "demo-signing.pub.pem");
+
+  let created = false;
+  const existing = await readFile(privateKeyPath, "utf8").catch(() => undefined);
+  if (existing === undefined) {
+    const pair = generateSigningKey("ecdsa-p256");
+    await mkdir(folder, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(privateKeyPath, pair.privatePem, { mode: 0o600 });
+    await writeFileAtomic(publicKeyPath, pair.publicPem, { mode: 0o644 });
+    created = true;
+  }
+
+  const key = parsePrivateKey(existing ?? (await readFile(privateKeyPath, "utf8")), privateKeyPath);
+  return { key, privateKeyPath, publicKeyPath, created };
 }
 
 /**

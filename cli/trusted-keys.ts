@@ -5,13 +5,16 @@ import { parsePublicKeys, type PublicKey } from "../attest/keys.js";
 import { readInputFile } from "./io.js";
 
 /**
- * Returns the folder of trusted public keys used when no key is given on
- * the command line: $XDG_CONFIG_HOME/migtd-repro/trusted-keys, where
- * XDG_CONFIG_HOME defaults to ~/.config (XDG Base Directory spec).
+ * Returns migtd-repro's configuration folder, $XDG_CONFIG_HOME/migtd-repro,
+ * where XDG_CONFIG_HOME defaults to ~/.config (XDG Base Directory spec).
  */
+export function configDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.XDG_CONFIG_HOME || join(homedir(), ".config"), "migtd-repro");
+}
+
+/** Returns the folder of public keys trusted when none is given on the command line. */
 export function defaultTrustedKeysDir(env: NodeJS.ProcessEnv = process.env): string {
-  const config = env.XDG_CONFIG_HOME || join(homedir(), ".config");
-  return join(config, "migtd-repro", "trusted-keys");
+  return join(configDir(env), "trusted-keys");
 }
 
 export interface TrustedKeys {

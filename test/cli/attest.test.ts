@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { makeFixture } from "../attest/attestation-fixture.js";
@@ -131,4 +132,18 @@ test("attest: builder id must be a URI", () => {
 
   assert.equal(result.status, 2);
   assert.equal(result.stderr, "migtd-repro: attest: --builder-id 'my laptop' is not a URI\n");
+});
+
+test("attest: demo key created once", async () => {
+  const { demoSigningKey } = await import("../../cli/attestation-files.js");
+  const config = mkdtempSync(join(tmpdir(), "demo-key-"));
+  const first = await demoSigningKey({ XDG_CONFIG_HOME: config });
+  const second = await demoSigningKey({ XDG_CONFIG_HOME: config });
+
+  assert.equal(first.created, true);
+  assert.equal(second.created, false);
+  assert.equal(second.key.keyId, first.key.keyId);
+  assert.equal(first.privateKeyPath, join(config, "migtd-repro", "demo-signing.pem"));
+  assert.equal(statSync(first.privateKeyPath).mode & 0o777, 0o600);
+  assert.match(readFileSync(first.publicKeyPath, "utf8"), /BEGIN PUBLIC KEY/);
 });
