@@ -212,6 +212,23 @@ describe("verify-source", () => {
     }
   });
 
+  test("verify-source: td-shim toolchain must match", async () => {
+    const folder = join(work, "toolchains");
+    await mkdir(join(folder, "deps", "td-shim"), { recursive: true });
+    await writeFile(join(folder, "rust-toolchain"), '[toolchain]\nchannel = "1.88.0"\n');
+    const run = () => execa(join(SCRIPTS, "verify-source"), [], { cwd: folder, env: { MIGTD_REPRO_SOURCE_REV: "" }, reject: false });
+
+    // td-shim's rust-toolchain is one line, "1.88.0", at MigTD v0.7.1's submodule commit.
+    await writeFile(join(folder, "deps", "td-shim", "rust-toolchain"), "1.88.0\n");
+    const same = await run();
+    await writeFile(join(folder, "deps", "td-shim", "rust-toolchain"), "1.83.0\n");
+    const different = await run();
+
+    assert.equal(same.exitCode, 0, same.stderr);
+    assert.equal(different.exitCode, 1);
+    assert.match(different.stderr, /deps\/td-shim\/rust-toolchain names 1\.83\.0 but the builder installs 1\.88\.0/);
+  });
+
   test("verify-source: folder source skips the check", async () => {
     const result = await verify({ MIGTD_REPRO_SOURCE_REV: "" });
 

@@ -31,8 +31,8 @@ const IMAGE_BYTES = 16 * 1024 * 1024;
 const FAKE_CARGO = `#!/bin/sh
 set -eu
 root=$PWD
-while [ ! -f "$root/rust-toolchain" ]; do
-  [ "$root" != / ] || { echo "stand-in cargo: no rust-toolchain above $PWD" >&2; exit 101; }
+while [ ! -f "$root/sh_script/preparation.sh" ]; do
+  [ "$root" != / ] || { echo "stand-in cargo: no MigTD source above $PWD" >&2; exit 101; }
   root=$(dirname "$root")
 done
 log="$root/target/stand-in/calls.log"
@@ -134,6 +134,7 @@ async function makeSource(name: string): Promise<string> {
   await mkdir(join(source, "deps", "td-shim"), { recursive: true });
   await mkdir(join(source, "sh_script"));
   await writeFile(join(source, "rust-toolchain"), '[toolchain]\nchannel = "1.88.0"\n');
+  await writeFile(join(source, "deps", "td-shim", "rust-toolchain"), "1.88.0\n");
   await writeFile(join(source, "Cargo.lock"), "# stand-in MigTD Cargo.lock\nversion = 4\n");
   await writeFile(join(source, "deps", "td-shim", "Cargo.lock"), "# stand-in td-shim Cargo.lock\nversion = 4\n");
   await writeFile(join(source, "sh_script", "preparation.sh"), FAKE_PREPARATION, { mode: 0o755 });
