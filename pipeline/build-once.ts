@@ -109,6 +109,7 @@ export async function buildOnce(
     checkAborted(control.signal);
     files.push(...(await extractOutput(previous!, plan.recipe.sourcePath, output, stagingDir)));
   }
+  control.log.info({ files: files.map((file) => file.name) }, "outputs copied");
   await removeContainer(previous!, control);
   return { phases, files };
 }

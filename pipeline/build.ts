@@ -4,14 +4,14 @@ import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import type Docker from "dockerode";
 import pino, { type Logger } from "pino";
-import { diffImages, type ImageDiff } from "../attest/index.js";
+import type { ImageDiff } from "../attest/index.js";
 import type { BuildRecord } from "../attest/build-record.js";
 import { resolveBuilderImage, type BuilderImage } from "./builder.js";
 import { buildOnce, removeContainer, type BuildOnceResult, type BuildPlan } from "./build-once.js";
 import { phaseCommands, resolveOutputs } from "./commands.js";
 import { connectEngine } from "./engine.js";
 import { BuildError } from "./errors.js";
-import { measureFlags, measureImage } from "./measure.js";
+import { loadMeasurement, measureFlags, measureImage } from "./measure.js";
 import { presetOf, resolveInputs, resolveOptions } from "./parameters.js";
 import { BuildProgress } from "./progress.js";
 import { checkPinned, loadRecipe, type LoadedRecipe } from "./recipe.js";
@@ -119,6 +119,7 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
     const rebuilds = Math.max(1, request.rebuilds ?? 1);
     const engineCpus = (await docker.info()).NCPU as number;
     const builds: BuildOnceResult[] = [];
+    const measurement = loadMeasurement();
     for (let index = 0; index < rebuilds; index++) {
       const variation = variationFor(index, engineCpus);
       const label = rebuilds > 1 ? `build ${index + 1}/${rebuilds}` : "build";
@@ -139,7 +140,8 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
     const baseline = builds[0]!;
     const image = baseline.files.find((file) => file.image)!;
     const imageBytes = await readFile(join(staging, "build-1", image.name));
-    const measurement = await timed(timings, "measure", () =>
+    await measurement;
+    const measured = await timed(timings, "measure", () =>
       measureImage(imageBytes, image.name, measureFlags(loaded, prepared.options)),
     );
 
@@ -148,7 +150,7 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
       buildId,
       prepared,
       builds,
-      measurement,
+      measurement: measured,
       reproducibility: {
         builds: rebuilds,
         identical,
@@ -165,7 +167,7 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
       return { buildId, reproducible: false, record, written: [], logPath, difference };
     }
 
-    log.info({ servtdInfoHash: measurement.servtdInfoHash }, "build finished");
+    log.info({ servtdInfoHash: measured.servtdInfoHash }, "build finished");
     const written = await publishOutputs(staging, out, image.name, baseline, record, logPath);
     return { buildId, reproducible: true, record, written, logPath };
   } catch (error) {
@@ -281,6 +283,7 @@ async function keepDifference(
   const other = builds.findIndex((build) => !sameFiles(build, builds[0]!));
   const imageA = join(keptDir, "build-1", imageName);
   const imageB = join(keptDir, `build-${other + 1}`, imageName);
+  const { diffImages } = await loadMeasurement();
   const diff = diffImages(await readFile(imageA), await readFile(imageB));
   return { diff, keptDir, imageA, imageB };
 }

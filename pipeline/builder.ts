@@ -3,7 +3,6 @@ import { isAbsolute, join, relative } from "node:path";
 import { Readable } from "node:stream";
 import type Docker from "dockerode";
 import type { Logger } from "pino";
-import { ensureBuilderImage } from "./builder-image.js";
 import { BuildError } from "./errors.js";
 import { engineAddress } from "./engine.js";
 import { recipeFile, type LoadedRecipe } from "./recipe.js";
@@ -92,6 +91,8 @@ async function makeImage(
 ): Promise<{ id: string; origin: "rootfs" | "dockerfile" }> {
   const { builder } = loaded.recipe;
   if (builder.rootfs) {
+    // Loaded only when an image must be made: it brings debootstrap handling.
+    const { ensureBuilderImage } = await import("./builder-image.js");
     const { id } = await ensureBuilderImage(docker, loaded.recipe, loaded.dir, log);
     return { id, origin: "rootfs" };
   }

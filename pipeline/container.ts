@@ -129,7 +129,7 @@ export async function runContainer(
     await container.start();
     if (control.signal.aborted) onAbort();
     const { StatusCode } = (await container.wait()) as { StatusCode: number };
-    await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, 2000))]);
+    await settleWithin(drained, OUTPUT_DRAIN_MS);
     const durationMs = Date.now() - started;
 
     if (stopReason === "interrupted") {
@@ -163,6 +163,22 @@ export async function runContainer(
   } finally {
     clearTimeout(timer);
     control.signal.removeEventListener("abort", onAbort);
+  }
+}
+
+/** Longest wait for the last output lines after the container exits. */
+const OUTPUT_DRAIN_MS = 2000;
+
+/** Waits for a promise, but at most `ms`, without keeping the process alive. */
+async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  try {
+    await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -1,9 +1,16 @@
 import { readFile } from "node:fs/promises";
-import { hashImage, parseServtdInfo, servtdInfoToJson, MeasureError } from "../attest/index.js";
 import type { RecordMeasurementValue } from "../attest/build-record.js";
 import { packagePath } from "../config/package-root.js";
 import { BuildError } from "./errors.js";
 import { recipeFile, type LoadedRecipe } from "./recipe.js";
+
+/**
+ * Starts loading the measurement library. The build calls it when its
+ * containers start, so the import runs while the engine builds.
+ */
+export function loadMeasurement(): Promise<typeof import("../attest/index.js")> {
+  return import("../attest/index.js");
+}
 
 /** Measurement flags of one build, after options are applied. */
 export interface MeasureFlags {
@@ -51,6 +58,7 @@ export async function measureImage(
   imageName: string,
   flags: MeasureFlags,
 ): Promise<RecordMeasurementValue> {
+  const { hashImage, MeasureError, parseServtdInfo, servtdInfoToJson } = await loadMeasurement();
   const servtdInfo = parseServtdInfo(
     JSON.parse(await readFile(flags.servtdInfoPath, "utf8")),
     flags.servtdInfoPath,

@@ -1,7 +1,6 @@
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { execa } from "execa";
 import { BuildError } from "./errors.js";
 import type { Recipe } from "./recipe-schema.js";
 
@@ -91,6 +90,8 @@ async function checkTag(root: string, url: string, tag: string, rev: string): Pr
 }
 
 async function git(args: string[]): Promise<string> {
+  // execa is loaded only for git sources, to keep folder builds' start-up short.
+  const { execa } = await import("execa");
   try {
     const result = await execa("git", args, {
       env: { GIT_TERMINAL_PROMPT: "0" },
