@@ -1,6 +1,7 @@
 import type { ParseArgsConfig } from "node:util";
 import type { BuildRequest, BuildResult } from "../../pipeline/build.js";
 import type { BuildError } from "../../pipeline/errors.js";
+import type { SignedBuild } from "../attestation-files.js";
 import type { LoadedRecipe } from "../../pipeline/recipe.js";
 import { parseCommandArgs } from "../args.js";
 import { EXIT, EXIT_STATUS_HELP } from "../exit.js";
@@ -54,6 +55,11 @@ Options:
       --cpus N             CPU limit of each build container, e.g. 1.5
       --allow-unpinned     build with a recipe whose builder image is not
                            pinned by ID or digest; the record says unpinned
+      --sign KEY.pem       after a successful build, sign its attestations with
+                           this PEM private key (ECDSA P-256 or Ed25519;
+                           repeatable) and write NAME.intoto.jsonl,
+                           SHA256SUMS and SHA384SUMS, as 'migtd-repro attest'
+                           does; the key is checked before the build starts
       --prepare-builder    only make sure the builder image exists (make it
                            from the recipe if missing) and print its ID
       --json               print the result (paths, build record) as JSON
@@ -94,6 +100,7 @@ const STATIC_OPTIONS = {
   cpus: { type: "string" },
   "allow-unpinned": { type: "boolean" },
   "prepare-builder": { type: "boolean" },
+  sign: { type: "string", multiple: true },
   json: { type: "boolean" },
 } as const satisfies ParseArgsConfig["options"];
 
@@ -123,7 +130,7 @@ export async function run(argv: string[]): Promise<number> {
   const request = toRequest(values as Record<string, unknown>, flags, loaded.path);
 
   if (values["prepare-builder"]) return prepareBuilder(loaded, request);
-  return build(request, values.json === true);
+  return build(request, values.json === true, (values.sign as string[] | undefined) ?? []);
 }
 
 /** Finds --recipe's value before full parsing, because the recipe defines further options. */
@@ -261,7 +268,9 @@ async function prepareBuilder(loaded: LoadedRecipe, request: BuildRequest): Prom
  * pipeline removes its containers before the process exits with 130. A
  * second signal exits at once.
  */
-async function build(request: BuildRequest, json: boolean): Promise<number> {
+async function build(request: BuildRequest, json: boolean, keyPaths: string[]): Promise<number> {
+  const signing = keyPaths.length ? await import("../attestation-files.js") : undefined;
+  const keys = signing ? await signing.loadSigningKeys(keyPaths) : [];
   const { runBuild } = await import("../../pipeline/build.js");
   const controller = new AbortController();
   const onSignal = () => {
@@ -286,12 +295,25 @@ async function build(request: BuildRequest, json: boolean): Promise<number> {
     process.off("SIGTERM", onSignal);
   }
 
+  let signed: SignedBuild | undefined;
+  if (signing && result.reproducible) {
+    const imagePath = result.written.find((path) => path.endsWith(`/${imageOf(result).name}`))!;
+    signed = await signing.signBuild({ imagePath, buildRecord: result.record, keys });
+  }
+
   if (json) {
-    process.stdout.write(`${JSON.stringify(jsonResult(result), null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ ...(jsonResult(result) as object), signed }, null, 2)}\n`);
   } else {
     printSummary(result);
+    if (signed) {
+      process.stdout.write(`signed      ${[signed.attestationPath, ...signed.checksumPaths].join("\n            ")}\n`);
+    }
   }
   return result.reproducible ? EXIT.ok : EXIT.checkFailed;
+}
+
+function imageOf(result: BuildResult) {
+  return result.record.outputs.find((output) => output.image)!;
 }
 
 function printLogTail(error: BuildError): void {
@@ -324,7 +346,7 @@ function jsonResult(result: BuildResult): unknown {
 
 function printSummary(result: BuildResult): void {
   const { record } = result;
-  const image = record.outputs.find((output) => output.image)!;
+  const image = imageOf(result);
   const lines = [
     `recipe      ${record.recipe.name} ${record.recipe.version}${record.unpinned ? " (UNPINNED)" : ""}`,
     `builder     ${record.builder.id}`,

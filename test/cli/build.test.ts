@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { copyFile, readdir } from "node:fs/promises";
+import { copyFile, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import Docker from "dockerode";
@@ -179,4 +179,34 @@ test("build cli: SIGINT exits 130 and cleans up", async () => {
   assert.match(stderr, /interrupted/);
   assert.deepEqual(await containersOf(recipe.name), []);
   assert.equal(existsSync(recipe.outDir), false);
+});
+
+test("build cli: --sign writes attestations", async () => {
+  const recipe = await recipeWith("true");
+  const key = join(recipe.dir, "signing.pem");
+  await execa("openssl", ["genpkey", "-algorithm", "ed25519", "-out", key]);
+  const result = await runCli(["build", "--recipe", recipe.path, "--out", recipe.outDir, "--rebuilds", "1", "--sign", key]);
+
+  assert.equal(result.exitCode, 0, result.stderr);
+  const files = await readdir(recipe.outDir);
+  for (const name of ["ovmf.intoto.jsonl", "SHA256SUMS", "SHA384SUMS"]) {
+    assert.ok(files.includes(name), `${name} missing from ${files.join(", ")}`);
+  }
+  const envelopes = (await readFile(join(recipe.outDir, "ovmf.intoto.jsonl"), "utf8")).trim().split("\n");
+  assert.ok(envelopes.length >= 2);
+  for (const line of envelopes) {
+    assert.equal((JSON.parse(line) as { payloadType: string }).payloadType, "application/vnd.in-toto+json");
+  }
+});
+
+test("build cli: bad signing key fails early", async () => {
+  const recipe = await recipeWith("true");
+  const key = join(recipe.dir, "not-a-key.pem");
+  await execa("sh", ["-c", `echo garbage > ${key}`]);
+  const result = await runCli(["build", "--recipe", recipe.path, "--out", recipe.outDir, "--sign", key]);
+
+  assert.equal(result.exitCode, 2);
+  assert.ok(result.stderr.includes(key), result.stderr);
+  assert.equal(existsSync(recipe.outDir), false);
+  assert.deepEqual(await containersOf(recipe.name), []);
 });
