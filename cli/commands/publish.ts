@@ -9,13 +9,13 @@ export const help = `Usage: migtd-repro publish --repo OWNER/NAME --tag TAG DIR 
                            [--trusted-keys FILE|DIR ...] [--api-url URL] [--json]
 
 Publishes a signed build folder (the output of 'migtd-repro build' after
-'migtd-repro attest') as assets of the GitHub release for TAG: the image,
-IMAGE.intoto.jsonl, IMAGE.servtd_info_hash, IMAGE.build.json, and the
-SHA256SUMS and SHA384SUMS lists when present.
+'migtd-repro attest') as assets of the GitHub release for TAG: the image
+NAME.bin, NAME.intoto.jsonl, NAME.servtd_info_hash, NAME.build.json, and
+NAME.build.log, SHA256SUMS and SHA384SUMS when present.
 
 Before any request to GitHub the folder is verified as 'migtd-repro verify'
 does (signatures by a trusted key, subject digests, recomputed
-measurements, IMAGE.servtd_info_hash) and the checksum lists are checked,
+measurements, NAME.servtd_info_hash) and the checksum lists are checked,
 so nothing unverifiable is published.
 
 The release is created when the tag has none, otherwise reused (drafts
@@ -33,7 +33,8 @@ minutes); 5xx responses and network errors are retried 3 times.
 Options:
   --repo OWNER/NAME    repository to publish to
   --tag TAG            release tag; the release is created for it when missing
-  --name IMAGE         image file name, when DIR holds several builds
+  --name IMAGE         image file name, e.g. migtd.bin, when DIR holds
+                       several builds
   --draft              create the release as a draft when it does not exist
   --replace            replace assets whose content differs
   --key PUB.pem        trusted public key (PEM); repeat for several

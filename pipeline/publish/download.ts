@@ -5,11 +5,12 @@ import { downloadAssetToFile } from "./asset-content.js";
 import { createGitHubClient, type GitHubClientOptions } from "./client.js";
 import { PublishError } from "./errors.js";
 import {
-  ATTESTATIONS_SUFFIX,
-  BUILD_RECORD_SUFFIX,
+  ATTESTATION_SUFFIX,
   CHECKSUM_FILES,
-  SERVTD_INFO_HASH_SUFFIX,
-} from "./local-assets.js";
+  imageStem,
+  isDescriptionFile,
+  sideFileNames,
+} from "./output-files.js";
 import {
   findRelease,
   listReleaseAssets,
@@ -22,7 +23,7 @@ export interface DownloadOptions {
   /** "OWNER/NAME". */
   repo: string;
   tag: string;
-  /** Image asset name; when absent, the one asset with a NAME.intoto.jsonl beside it. */
+  /** Image asset name; when absent, the one image with a NAME.intoto.jsonl beside it. */
   asset?: string;
   /** Existing folder the files are written to. */
   dir: string;
@@ -38,7 +39,8 @@ export interface DownloadOptions {
 /** Local paths of the downloaded release files. */
 export interface DownloadedRelease {
   image: string;
-  attestations: string;
+  /** IMAGE.intoto.jsonl: DSSE envelopes, one per line. */
+  attestation: string;
   /** Present when the release has them. */
   buildRecord?: string;
   servtdInfoHash?: string;
@@ -79,34 +81,36 @@ export async function downloadReleaseAssets(options: DownloadOptions): Promise<D
   const fetchIfPresent = (name: string): Promise<string | undefined> =>
     byName.has(name) ? fetchAsset(name) : Promise.resolve(undefined);
 
-  requireAssets(repository, options.tag, byName, [imageName, imageName + ATTESTATIONS_SUFFIX]);
+  const side = sideFileNames(imageName);
+  requireAssets(repository, options.tag, byName, [imageName, side.attestation]);
   await mkdir(options.dir, { recursive: true });
 
   const image = await fetchAsset(imageName);
-  const attestations = await fetchAsset(imageName + ATTESTATIONS_SUFFIX);
-  const buildRecord = await fetchIfPresent(imageName + BUILD_RECORD_SUFFIX);
-  const servtdInfoHash = await fetchIfPresent(imageName + SERVTD_INFO_HASH_SUFFIX);
+  const attestation = await fetchAsset(side.attestation);
+  const buildRecord = await fetchIfPresent(side.buildRecord);
+  const servtdInfoHash = await fetchIfPresent(side.servtdInfoHash);
   const checksums: string[] = [];
   for (const name of CHECKSUM_FILES) {
     const path = await fetchIfPresent(name);
     if (path !== undefined) checksums.push(path);
   }
 
-  return { image, attestations, buildRecord, servtdInfoHash, checksums, releaseUrl: release.html_url };
+  return { image, attestation, buildRecord, servtdInfoHash, checksums, releaseUrl: release.html_url };
 }
 
+/** Picks the one image that has a NAME.intoto.jsonl: an asset NAME.EXT that is not itself a description file. */
 function pickImage(repository: RepositoryName, tag: string, byName: Map<string, ReleaseAsset>): string {
-  const images = [...byName.keys()]
-    .filter((name) => name.endsWith(ATTESTATIONS_SUFFIX))
-    .map((name) => name.slice(0, -ATTESTATIONS_SUFFIX.length))
-    .filter((name) => byName.has(name))
-    .sort();
+  const names = [...byName.keys()];
+  const attested = new Set(
+    names.filter((name) => name.endsWith(ATTESTATION_SUFFIX)).map((name) => name.slice(0, -ATTESTATION_SUFFIX.length)),
+  );
+  const images = names.filter((name) => !isDescriptionFile(name) && attested.has(imageStem(name))).sort();
 
   if (images.length === 1) return images[0]!;
   if (images.length === 0) {
     throw new PublishError(
       "asset-not-found",
-      `release ${tag} of ${repository.full} has no image with a NAME${ATTESTATIONS_SUFFIX} beside it; assets: ${[...byName.keys()].join(", ") || "none"}`,
+      `release ${tag} of ${repository.full} has no image with a NAME${ATTESTATION_SUFFIX} beside it; assets: ${names.join(", ") || "none"}`,
     );
   }
   throw new PublishError(

@@ -1,8 +1,15 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { readdir } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { z } from "zod";
 import { PublishError } from "./errors.js";
+import {
+  BUILD_RECORD_SUFFIX,
+  CHECKSUM_FILES,
+  checkFileName,
+  sideFileNames,
+} from "./output-files.js";
 
 /** What an asset is to a reader of the release. */
 export type AssetRole =
@@ -32,34 +39,38 @@ export interface LocalRelease {
   assets: LocalAsset[];
 }
 
-export const BUILD_RECORD_SUFFIX = ".build.json";
-export const ATTESTATIONS_SUFFIX = ".intoto.jsonl";
-export const SERVTD_INFO_HASH_SUFFIX = ".servtd_info_hash";
-export const BUILD_LOG_SUFFIX = ".build.log";
-
-/** Checksum lists in coreutils `sha256sum` format that are published when present. */
-export const CHECKSUM_FILES = ["SHA256SUMS", "SHA384SUMS", "SHA512SUMS"] as const;
-
 /**
  * Collects the image and the files beside it from a build's output folder.
- * The image name comes from the one NAME.build.json in the folder, or from
- * `name` when the folder holds several builds. The image, its attestations,
- * SERVTD_INFO_HASH and build record are required; the build log and the
+ * The build record is the one NAME.build.json in the folder, or the one
+ * for `imageName` when the folder holds several builds; the image is the
+ * output the record marks as the image. The image, build record,
+ * attestations and SERVTD_INFO_HASH are required; the build log and the
  * checksum lists are published when present (`attest` lists every file of
  * the folder, the log included, in SHA256SUMS and SHA384SUMS).
  */
 export async function collectLocalRelease(
   dir: string,
-  name?: string,
+  imageName?: string,
 ): Promise<LocalRelease> {
   const entries = await listFolder(dir);
-  const imageName = name ?? pickImageName(dir, entries);
+  const recordName = imageName === undefined
+    ? pickBuildRecord(dir, entries)
+    : sideFileNames(checkFileName(imageName, "--name")).buildRecord;
+  if (!entries.has(recordName)) {
+    throw new PublishError("folder-invalid", `${dir} lacks ${recordName} (run 'migtd-repro build' to create it)`);
+  }
 
+  const recorded = await imageNameFromRecord(join(dir, recordName), recordName);
+  if (imageName !== undefined && imageName !== recorded) {
+    throw new PublishError("folder-invalid", `--name is ${imageName}, but ${recordName} records the image ${recorded}`);
+  }
+
+  const side = sideFileNames(recorded);
   const required: Array<[string, AssetRole, string]> = [
-    [imageName, "image", "run 'migtd-repro build' to create it"],
-    [imageName + BUILD_RECORD_SUFFIX, "build-record", "run 'migtd-repro build' to create it"],
-    [imageName + SERVTD_INFO_HASH_SUFFIX, "servtd-info-hash", "run 'migtd-repro build' to create it"],
-    [imageName + ATTESTATIONS_SUFFIX, "attestations", "sign the build with 'migtd-repro attest'"],
+    [recorded, "image", "run 'migtd-repro build' to create it"],
+    [side.buildRecord, "build-record", "run 'migtd-repro build' to create it"],
+    [side.servtdInfoHash, "servtd-info-hash", "run 'migtd-repro build' to create it"],
+    [side.attestation, "attestations", "sign the build with 'migtd-repro attest'"],
   ];
   const missing = required.filter(([file]) => !entries.has(file));
   if (missing.length > 0) {
@@ -68,7 +79,7 @@ export async function collectLocalRelease(
   }
 
   const optional: Array<[string, AssetRole]> = [
-    [imageName + BUILD_LOG_SUFFIX, "build-log"],
+    [side.buildLog, "build-log"],
     ...CHECKSUM_FILES.map((file): [string, AssetRole] => [file, "checksums"]),
   ];
   const files: Array<[string, AssetRole]> = [
@@ -80,7 +91,7 @@ export async function collectLocalRelease(
   for (const [file, role] of files) {
     assets.push(await describeAsset(join(dir, file), file, role));
   }
-  return { dir, imageName, assets };
+  return { dir, imageName: recorded, assets };
 }
 
 /** Returns the SHA-256 (hex) and size in bytes of a file, reading it as a stream. */
@@ -107,14 +118,11 @@ async function listFolder(dir: string): Promise<Set<string>> {
   }
 }
 
-function pickImageName(dir: string, entries: Set<string>): string {
-  const names = [...entries]
-    .filter((file) => file.endsWith(BUILD_RECORD_SUFFIX))
-    .map((file) => file.slice(0, -BUILD_RECORD_SUFFIX.length))
-    .sort();
+function pickBuildRecord(dir: string, entries: Set<string>): string {
+  const records = [...entries].filter((file) => file.endsWith(BUILD_RECORD_SUFFIX)).sort();
 
-  if (names.length === 1) return names[0]!;
-  if (names.length === 0) {
+  if (records.length === 1) return records[0]!;
+  if (records.length === 0) {
     throw new PublishError(
       "folder-invalid",
       `${dir} contains no NAME${BUILD_RECORD_SUFFIX}; give the output folder of 'migtd-repro build'`,
@@ -122,8 +130,33 @@ function pickImageName(dir: string, entries: Set<string>): string {
   }
   throw new PublishError(
     "folder-invalid",
-    `${dir} contains ${names.length} builds (${names.join(", ")}); choose one with --name`,
+    `${dir} contains ${records.length} build records (${records.join(", ")}); choose the image with --name`,
   );
+}
+
+/** The part of a build record that names its outputs; the rest is checked by verification. */
+const RecordOutputs = z.object({
+  outputs: z.array(z.object({ name: z.string().min(1), image: z.boolean() })).min(1),
+});
+
+async function imageNameFromRecord(path: string, recordName: string): Promise<string> {
+  let outputs: z.infer<typeof RecordOutputs>["outputs"];
+  try {
+    outputs = RecordOutputs.parse(JSON.parse(await readFile(path, "utf8"))).outputs;
+  } catch (error) {
+    const reason = error instanceof z.ZodError ? error.issues[0]?.message : (error as Error).message;
+    throw new PublishError("folder-invalid", `${recordName} is not a build record with outputs: ${reason}`, { cause: error });
+  }
+
+  const images = outputs.filter((output) => output.image);
+  if (images.length !== 1) {
+    throw new PublishError("folder-invalid", `${recordName} marks ${images.length} outputs as the image; expected one`);
+  }
+  const name = checkFileName(images[0]!.name, `image name in ${recordName}`);
+  if (sideFileNames(name).buildRecord !== recordName) {
+    throw new PublishError("folder-invalid", `${recordName} records the image ${name}, whose build record would be ${sideFileNames(name).buildRecord}`);
+  }
+  return name;
 }
 
 async function describeAsset(path: string, name: string, role: AssetRole): Promise<LocalAsset> {

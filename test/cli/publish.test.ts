@@ -184,3 +184,40 @@ test("verify: local run loads no octokit", async () => {
   assert.ok(resolved.some((specifier) => specifier.includes("commands/verify.js")), "the hook saw no module loads");
   assert.deepEqual(resolved.filter((specifier) => /octokit|pipeline\/publish/.test(specifier)), []);
 });
+
+// verify --github downloads the release into a temporary folder through
+// downloadReleaseAssets and verifies it; these tests run once verify has
+// the option.
+const verifyHasGitHub = runCli(["verify", "--help"]).stdout.includes("--github");
+const needsGitHubOption = verifyHasGitHub ? false : "verify has no --github option in this build";
+
+test("verify: --github round trip", { skip: needsGitHubOption }, async () => {
+  const folder = makeSignedFolder();
+  const env = { GITHUB_TOKEN: token, GITHUB_API_URL: mock.origins.api };
+  const published = await runCliAsync(
+    ["publish", "--repo", "acme/migtd", "--tag", "v4.0.0", "--key", folder.publicKey, folder.dir],
+    env,
+  );
+
+  const verified = await runCliAsync(["verify", "--github", "acme/migtd", "--tag", "v4.0.0", "--key", folder.publicKey], env);
+
+  assert.equal(published.status, 0, published.stderr);
+  assert.equal(verified.status, 0, verified.stderr);
+  assert.match(verified.stdout, /^verified: /m);
+  assert.deepEqual(mock.violations, []);
+});
+
+test("verify: --github catches swapped image", { skip: needsGitHubOption }, async () => {
+  const folder = makeSignedFolder();
+  const env = { GITHUB_TOKEN: token, GITHUB_API_URL: mock.origins.api };
+  await runCliAsync(["publish", "--repo", "acme/migtd", "--tag", "v5.0.0", "--key", folder.publicKey, folder.dir], env);
+  const release = repository.releases.find((candidate) => candidate.tag === "v5.0.0")!;
+  const image = release.assets.find((asset) => asset.name === "release.bin")!;
+  image.content = Buffer.from(image.content);
+  image.content[0] = image.content[0]! ^ 0xff;
+
+  const result = await runCliAsync(["verify", "--github", "acme/migtd", "--tag", "v5.0.0", "release.bin", "--key", folder.publicKey], env);
+
+  assert.equal(result.status, 1, result.stderr);
+  assert.match(result.stdout, /FAIL/);
+});

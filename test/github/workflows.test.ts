@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { test } from "node:test";
@@ -233,3 +234,30 @@ test("schema: catch misspelled step key", () => {
 
   assert.ok(errors.some((error) => error.includes("Additional property 'runn' is not allowed")), errors.join("\n"));
 });
+
+/** Each `run:` script of a workflow with its job and step, as GitHub runs it on Linux: bash -e -o pipefail. */
+function runScripts(name: string): Array<{ where: string; script: string }> {
+  return jobsOf(parseWorkflow(text(name))).flatMap(([job, definition]) =>
+    ((definition.steps ?? []) as Array<{ run?: string; name?: string }>).flatMap((step, index) =>
+      step.run === undefined ? [] : [{ where: `${name} job ${job} step ${index + 1}`, script: `set -eo pipefail\n${step.run}` }],
+    ),
+  );
+}
+
+const shellcheck = spawnSync("shellcheck", ["--version"]).status === 0;
+
+for (const name of WORKFLOWS) {
+  test(`${name}: run scripts parse in bash`, () => {
+    for (const { where, script } of runScripts(name)) {
+      const result = spawnSync("bash", ["-n"], { input: script, encoding: "utf8" });
+      assert.equal(result.status, 0, `${where}: ${result.stderr}`);
+    }
+  });
+
+  test(`${name}: run scripts pass shellcheck`, { skip: shellcheck ? false : "shellcheck is not installed" }, () => {
+    for (const { where, script } of runScripts(name)) {
+      const result = spawnSync("shellcheck", ["--shell=bash", "-"], { input: script, encoding: "utf8" });
+      assert.equal(result.status, 0, `${where}:\n${result.stdout}`);
+    }
+  });
+}

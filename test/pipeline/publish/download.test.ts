@@ -58,12 +58,12 @@ test("download: round trip after publish", async () => {
   const downloaded = await download({ token });
 
   assert.equal(downloaded.image, join(target, "migtd.bin"));
-  assert.equal(downloaded.attestations, join(target, "migtd.bin.intoto.jsonl"));
-  assert.equal(downloaded.buildRecord, join(target, "migtd.bin.build.json"));
-  assert.equal(downloaded.servtdInfoHash, join(target, "migtd.bin.servtd_info_hash"));
+  assert.equal(downloaded.attestation, join(target, "migtd.intoto.jsonl"));
+  assert.equal(downloaded.buildRecord, join(target, "migtd.build.json"));
+  assert.equal(downloaded.servtdInfoHash, join(target, "migtd.servtd_info_hash"));
   assert.deepEqual(downloaded.checksums, [join(target, "SHA256SUMS")]);
   // The build log is published for readers but is not needed to verify.
-  const expected = [...folder.files.keys()].filter((name) => name !== "migtd.bin.build.log").sort();
+  const expected = [...folder.files.keys()].filter((name) => name !== "migtd.build.log").sort();
   assert.deepEqual((await readdir(target)).sort(), expected);
   for (const name of expected) {
     assert.ok((await readFile(join(target, name))).equals(folder.files.get(name)!), `${name} content`);
@@ -115,7 +115,7 @@ test("download: release without attested image", async () => {
 
 test("download: several images need ASSET", async () => {
   const release = mock.addRelease(repository, "v1.0.0");
-  for (const name of ["a.bin", "a.bin.intoto.jsonl", "b.bin", "b.bin.intoto.jsonl"]) {
+  for (const name of ["a.bin", "a.intoto.jsonl", "b.bin", "b.intoto.jsonl"]) {
     mock.addAsset(release, name, Buffer.from(name));
   }
 
@@ -125,7 +125,7 @@ test("download: several images need ASSET", async () => {
   assert.equal(failure.code, "asset-not-found");
   assert.match(failure.message, /2 attested images \(a\.bin, b\.bin\); name one as ASSET/);
   assert.equal(await readFile(chosen.image, "utf8"), "b.bin");
-  assert.equal(await readFile(chosen.attestations, "utf8"), "b.bin.intoto.jsonl");
+  assert.equal(await readFile(chosen.attestation, "utf8"), "b.intoto.jsonl");
   assert.equal(chosen.buildRecord, undefined);
 });
 

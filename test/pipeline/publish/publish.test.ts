@@ -9,10 +9,10 @@ import { makeReleaseFolder, type ReleaseFolder } from "./release-folder.js";
 const UPLOAD = "repos/upload-release-asset";
 const ASSET_ORDER = [
   "migtd.bin",
-  "migtd.bin.build.json",
-  "migtd.bin.servtd_info_hash",
-  "migtd.bin.intoto.jsonl",
-  "migtd.bin.build.log",
+  "migtd.build.json",
+  "migtd.servtd_info_hash",
+  "migtd.intoto.jsonl",
+  "migtd.build.log",
   "SHA256SUMS",
 ];
 
@@ -79,10 +79,10 @@ test("publish: assets get their media types", async () => {
   const types = Object.fromEntries(releaseOf("v1.0.0").assets.map((asset) => [asset.name, asset.contentType]));
   assert.deepEqual(types, {
     "migtd.bin": "application/octet-stream",
-    "migtd.bin.build.json": "application/json",
-    "migtd.bin.intoto.jsonl": "application/jsonl",
-    "migtd.bin.servtd_info_hash": "text/plain; charset=utf-8",
-    "migtd.bin.build.log": "text/plain; charset=utf-8",
+    "migtd.build.json": "application/json",
+    "migtd.intoto.jsonl": "application/jsonl",
+    "migtd.servtd_info_hash": "text/plain; charset=utf-8",
+    "migtd.build.log": "text/plain; charset=utf-8",
     SHA256SUMS: "text/plain; charset=utf-8",
   });
   assert.deepEqual(mock.violations, []);
@@ -118,7 +118,7 @@ test("publish: rerun hashes assets lacking digest", async () => {
 test("publish: failed upload converges on rerun", async () => {
   mock.inject({
     operationId: UPLOAD,
-    assetName: "migtd.bin.intoto.jsonl",
+    assetName: "migtd.intoto.jsonl",
     fault: { kind: "drop-upload", afterBytes: 10 },
     times: 3,
   });
@@ -126,7 +126,7 @@ test("publish: failed upload converges on rerun", async () => {
   const failure = await publishErrorOf(publish());
   assert.equal(failure.code, "network");
   assert.equal(failure.kind, "environment");
-  const partial = releaseOf("v1.0.0").assets.find((asset) => asset.name === "migtd.bin.intoto.jsonl");
+  const partial = releaseOf("v1.0.0").assets.find((asset) => asset.name === "migtd.intoto.jsonl");
   assert.equal(partial?.state, "open");
   assert.equal(partial?.content.length, 10);
   assert.equal(releaseOf("v1.0.0").assets.some((asset) => asset.name === "SHA256SUMS"), false);
@@ -136,10 +136,10 @@ test("publish: failed upload converges on rerun", async () => {
     second.assets.map((asset) => [asset.name, asset.action]),
     [
       ["migtd.bin", "skipped"],
-      ["migtd.bin.build.json", "skipped"],
-      ["migtd.bin.servtd_info_hash", "skipped"],
-      ["migtd.bin.intoto.jsonl", "replaced"],
-      ["migtd.bin.build.log", "uploaded"],
+      ["migtd.build.json", "skipped"],
+      ["migtd.servtd_info_hash", "skipped"],
+      ["migtd.intoto.jsonl", "replaced"],
+      ["migtd.build.log", "uploaded"],
       ["SHA256SUMS", "uploaded"],
     ],
   );
@@ -336,12 +336,12 @@ test("publish: failed verification sends nothing", async () => {
 
 test("publish: folder without attestations", async () => {
   const { rm } = await import("node:fs/promises");
-  await rm(`${folder.dir}/migtd.bin.intoto.jsonl`);
+  await rm(`${folder.dir}/migtd.intoto.jsonl`);
 
   const failure = await publishErrorOf(publish());
 
   assert.equal(failure.code, "folder-invalid");
-  assert.match(failure.message, /migtd\.bin\.intoto\.jsonl \(sign the build with 'migtd-repro attest'\)/);
+  assert.match(failure.message, /migtd\.intoto\.jsonl \(sign the build with 'migtd-repro attest'\)/);
   assert.equal(mock.log.length, 0);
 });
 

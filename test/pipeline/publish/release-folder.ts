@@ -18,10 +18,10 @@ export async function makeReleaseFolder(imageSize = 256 * 1024): Promise<Release
   const dir = await mkdtemp(join(tmpdir(), "migtd-repro-publish-"));
   const files = new Map<string, Buffer>([
     ["migtd.bin", randomBytes(imageSize)],
-    ["migtd.bin.build.json", Buffer.from('{"schema":"https://migtd-repro.dev/schemas/build-record"}\n')],
-    ["migtd.bin.intoto.jsonl", Buffer.from('{"payloadType":"application/vnd.in-toto+json"}\n')],
-    ["migtd.bin.servtd_info_hash", Buffer.from(`${"ab".repeat(48)}\n`)],
-    ["migtd.bin.build.log", Buffer.from("phase build: cargo image\n")],
+    ["migtd.build.json", Buffer.from('{"outputs":[{"name":"migtd.bin","image":true}]}\n')],
+    ["migtd.intoto.jsonl", Buffer.from('{"payloadType":"application/vnd.in-toto+json"}\n')],
+    ["migtd.servtd_info_hash", Buffer.from(`${"ab".repeat(48)}\n`)],
+    ["migtd.build.log", Buffer.from("phase build: cargo image\n")],
     ["SHA256SUMS", Buffer.from(`${"00".repeat(32)}  migtd.bin\n`)],
   ]);
   for (const [name, content] of files) await writeFile(join(dir, name), content);
