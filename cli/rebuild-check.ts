@@ -74,8 +74,13 @@ function describeDifference(image: Uint8Array, rebuilt: Uint8Array): string[] {
   const lines = [
     `${diff.differingBytes} bytes differ in ${diff.rangeCount} range(s); sizes ${diff.sizeA} and ${diff.sizeB}`,
   ];
+  for (const [name, comparison] of [["MRTD", diff.mrtd], ["SERVTD_INFO_HASH", diff.servtdInfoHash]] as const) {
+    if (comparison.differs) lines.push(`${name} is ${comparison.b ?? "(not measurable)"} after the rebuild, ${comparison.a ?? "(not measurable)"} in the image`);
+  }
   for (const range of diff.ranges) {
-    lines.push(`bytes 0x${range.start.toString(16)}..0x${range.end.toString(16)} differ`);
+    const regions = range.locations.map((location) => `${location.label} at +0x${location.offset.toString(16)}`);
+    const where = regions.length === 0 ? "outside every section" : regions.join(", ");
+    lines.push(`bytes 0x${range.start.toString(16)}..0x${range.end.toString(16)} differ: ${where}`);
   }
   if (diff.rangeCount > diff.ranges.length) lines.push(`${diff.rangeCount - diff.ranges.length} more range(s)`);
   return lines;
