@@ -91,7 +91,9 @@ export async function packEntries(
     if (entry.type === "file") {
       await addEntry(pack, { ...common, name: entry.name, mode: entry.mode, type: "file" }, entry.data);
     } else if (entry.type === "directory") {
-      await addEntry(pack, { ...common, name: entry.name, mode: entry.mode, type: "directory" });
+      // Folder names end in "/", as GNU tar and Docker write them.
+      const name = entry.name.endsWith("/") ? entry.name : `${entry.name}/`;
+      await addEntry(pack, { ...common, name, mode: entry.mode, type: "directory" });
     } else {
       await addEntry(pack, {
         ...common,
