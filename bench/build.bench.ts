@@ -1,10 +1,11 @@
 // Whole-process `migtd-repro build --rebuilds 1` of the bundled guest, side
 // by side with a plain `docker run` of the same command in the same builder
 // image with the source and inputs bind-mounted. Both run the same nasm
-// build; the ratio and the difference of the medians show what the
+// build. The ratio and the difference of the medians show what the
 // pipeline adds: node start-up, recipe and source packing, container
 // creation with archive copies in and out, output checks, measurement and
-// the record. Goal: at most 1.3.
+// the record. Goal: at most 1.3. Other load on the machine skews it, so
+// the load average and core count are printed with the result.
 import { spawnSync } from "node:child_process";
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";

@@ -27,7 +27,7 @@ import { prepareSource, recipeSource, type PreparedSource, type SourceRequest } 
 import { packSource, type PackedSource } from "./source-tar.js";
 import { variationFor, variedConditions } from "./variations.js";
 
-/** What to build and how, as the CLI passes it. */
+/** A build request: recipe, source, parameters and limits, as the CLI passes them. */
 export interface BuildRequest {
   /** Bundled guest name or recipe path; default: the bundled guest. */
   recipe?: string;
@@ -192,8 +192,9 @@ async function timed<T>(timings: Record<string, number>, name: string, step: () 
 }
 
 /**
- * The overrides resolve-recipe.ts applies before anything runs: user,
- * source path, and the commit and tag when the recipe itself builds git.
+ * Collects the overrides that resolve-recipe.ts applies before anything
+ * runs: user, source path, and the commit and tag when the recipe itself
+ * builds git.
  */
 function recipeOverrides(request: BuildRequest): RecipeOverrides {
   const overrides: RecipeOverrides = { user: request.user, sourcePath: request.sourcePath };
@@ -237,7 +238,7 @@ async function prepare(
   const env: Record<string, string> = {
     ...recipe.env,
     [SOURCE_REV_ENV]: source.commit ?? "",
-    [SOURCE_TAG_ENV]: source.commit ? (request.tag ?? ("git" in recipe.source ? recipe.source.tag : undefined) ?? "") : "",
+    [SOURCE_TAG_ENV]: source.commit ? sourceTag(recipe, request) : "",
     ...resolvedOptions.env,
     HOME: recipe.user.home,
     USER: recipe.user.name,
@@ -262,6 +263,13 @@ async function prepare(
     cpus: request.cpus ?? recipe.limits.cpus,
   };
   return { loaded, unpinned, builder, source, packed, options: resolvedOptions.values, inputs, plan };
+}
+
+/** Returns the tag the built commit is checked against, or "" for none. */
+function sourceTag(recipe: Recipe, request: BuildRequest): string {
+  if (request.tag !== undefined) return request.tag;
+  if ("git" in recipe.source) return recipe.source.tag ?? "";
+  return "";
 }
 
 function sameFiles(a: BuildOnceResult, b: BuildOnceResult): boolean {
@@ -319,7 +327,7 @@ async function publishOutputs(
   return written;
 }
 
-/** The image file name without its extension: `migtd.bin` gives `migtd`. */
+/** Strips the image file name's extension: `migtd.bin` gives `migtd`. */
 export function imageStem(imageName: string): string {
   const base = basename(imageName);
   const dot = base.lastIndexOf(".");

@@ -72,7 +72,7 @@ async function findPinned(docker: Docker, pin: string): Promise<string | undefin
   return matches ? info.Id : undefined;
 }
 
-/** A tag that exists but names another image is a pin mismatch, not a missing image. */
+/** Rejects a tag that names another image: that is a pin mismatch, not a missing image. */
 async function rejectTagMismatch(docker: Docker, tag: string, pin: string): Promise<void> {
   const tagged = await findId(docker, tag);
   if (tagged === undefined || tagged === pin) return;
@@ -111,7 +111,7 @@ async function makeImage(
  * Builds the recipe's Dockerfile and tags it. The context is the recipe's
  * context folder plus the `sourceFiles` taken from the checked-out source.
  * With a checksum lock the build may use the engine's default network,
- * because every download is checked against the lock; without one it runs
+ * because every download is checked against the lock. Without one it runs
  * with networking off. The resulting ID is recorded: Docker image IDs from
  * a Dockerfile build are reproducible only if every layer is.
  */
@@ -175,9 +175,9 @@ type DockerfileSpec = NonNullable<LoadedRecipe["recipe"]["builder"]["dockerfile"
 const ADDED_DOCKERFILE = ".migtd-repro.Dockerfile";
 
 /**
- * The Dockerfile's path inside the context, as the engine expects it. The
- * recipe gives it relative to the recipe's folder; one outside the context
- * is added to the context entries.
+ * Returns the Dockerfile's path inside the context, as the engine expects
+ * it. The recipe gives it relative to the recipe's folder, so a Dockerfile
+ * outside the context is added to the context entries.
  */
 async function dockerfileInContext(
   loaded: LoadedRecipe,

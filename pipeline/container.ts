@@ -40,7 +40,7 @@ export function networkMode(phase: PhaseSpec): string {
 }
 
 /**
- * The engine's create-container body for a phase. The command runs under
+ * Builds the engine's create-container body for a phase. The command runs under
  * `/bin/sh` only to set the umask, then replaces the shell with the
  * recipe's argv, so the builder image must contain /bin/sh.
  */
@@ -76,7 +76,7 @@ export function containerOptions(spec: PhaseContainerSpec): Docker.ContainerCrea
   };
 }
 
-/** How a phase's command ended. */
+/** Result of a phase's command: exit code, duration and environment. */
 export interface PhaseResult {
   exitCode: number;
   durationMs: number;
@@ -97,7 +97,7 @@ export interface PhaseControl {
 /**
  * Starts a prepared container, streams its output line by line to the log
  * and to `onLine`, and waits for it to exit. The container is killed when
- * the deadline passes or the signal aborts; a non-zero exit, a kill and an
+ * the deadline passes or the signal aborts. A non-zero exit, a kill and an
  * out-of-memory kill each raise a BuildError carrying the last output lines.
  */
 export async function runContainer(
@@ -166,7 +166,7 @@ export async function runContainer(
   }
 }
 
-/** Longest wait for the last output lines after the container exits. */
+/** Maximum wait for the last output lines after the container exits. */
 const OUTPUT_DRAIN_MS = 2000;
 
 /** Waits for a promise, but at most `ms`, without keeping the process alive. */

@@ -1,15 +1,15 @@
 import Docker from "dockerode";
 import { BuildError } from "./errors.js";
 
-/** Where dockerode connects: DOCKER_HOST when set, else the default socket. */
+/** Returns the engine address dockerode uses: DOCKER_HOST when set, else the default socket. */
 export function engineAddress(env: NodeJS.ProcessEnv = process.env): string {
   return env.DOCKER_HOST ?? "unix:///var/run/docker.sock";
 }
 
 /**
- * Connects to the Docker engine and checks that it answers, so a missing
- * engine fails once with a message that says where it looked and how to
- * start one, instead of on the first container call.
+ * Connects to the Docker engine and pings it, so a missing engine fails
+ * once with a message that names the address and how to start an engine,
+ * instead of on the first container call.
  */
 export async function connectEngine(): Promise<Docker> {
   const docker = new Docker();

@@ -20,7 +20,7 @@ export interface ResolvedInput {
   fromSource: boolean;
 }
 
-/** Where each input's file comes from, before reading. */
+/** Sources of the input files, before any is read. */
 export interface InputSelection {
   /** Input name to a host file the user gave. */
   files: Record<string, string>;
@@ -182,9 +182,15 @@ export function resolveOptions(
       );
     }
     values[name] = value;
-    env[spec.env] = typeof value === "boolean" ? (value ? "1" : "0") : value;
+    env[spec.env] = optionEnvValue(value);
   }
   return { values, env };
+}
+
+function optionEnvValue(value: string | boolean): string {
+  if (value === true) return "1";
+  if (value === false) return "0";
+  return value;
 }
 
 function toBoolean(name: string, raw: string | boolean): boolean {

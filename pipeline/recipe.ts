@@ -104,9 +104,9 @@ export function recipeFile(loaded: LoadedRecipe, relative: string): string {
 
 /**
  * Lists what is not pinned in a recipe's builder. A builder is pinned by an
- * image ID or digest, by a Debian rootfs recipe (exact package versions,
- * checked while it is made), or by a Dockerfile whose base images are all
- * named by digest and whose downloads are checked against a checksum lock.
+ * image ID or digest, or by a Debian rootfs recipe (exact package versions,
+ * checked while it is made). A Dockerfile pins it when its base images are
+ * all named by digest and its downloads are checked against a checksum lock.
  * Git sources are always pinned because the schema requires a full commit.
  */
 export async function unpinnedParts(loaded: LoadedRecipe): Promise<string[]> {

@@ -24,8 +24,8 @@ const SKIPPED_NAMES = new Set([".git"]);
 /**
  * Lists a source tree as tar entries in byte order of their paths, so the
  * same tree always gives the same archive. Regular files, folders and
- * symbolic links are kept with their permission bits; a socket, FIFO or
- * device file is rejected, and `.git` folders and files are left out unless
+ * symbolic links are kept with their permission bits. A socket, FIFO or
+ * device file is rejected. `.git` folders and files are left out unless
  * `keepGitMetadata` is set.
  */
 export async function listTree(root: string, options: { keepGitMetadata?: boolean } = {}): Promise<TarEntry[]> {

@@ -4,12 +4,12 @@ import { join, resolve } from "node:path";
 import { BuildError } from "./errors.js";
 import type { Recipe } from "./recipe-schema.js";
 
-/** Where the source comes from for one build. */
+/** The source of one build: a host folder or a git commit. */
 export type SourceRequest =
   | { kind: "dir"; dir: string }
   | { kind: "git"; url: string; rev: string; submodules: boolean; tag?: string };
 
-/** The source a recipe names, with a folder resolved against the recipe's folder. */
+/** Converts a recipe's source to a request, resolving a folder against the recipe's folder. */
 export function recipeSource(spec: Recipe["source"], recipeDir: string): SourceRequest {
   if ("dir" in spec) return { kind: "dir", dir: resolve(recipeDir, spec.dir) };
   return { kind: "git", url: spec.git, rev: spec.rev, submodules: spec.submodules, tag: spec.tag };

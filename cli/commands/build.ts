@@ -143,7 +143,7 @@ function findRecipeArgument(argv: string[]): string | undefined {
   return undefined;
 }
 
-/** The per-recipe flags: one per input and option whose name is free. */
+/** Lists the per-recipe flags: one per input and option whose name is free. */
 function recipeFlags(loaded: LoadedRecipe): Map<string, RecipeFlag> {
   const flags = new Map<string, RecipeFlag>();
   const taken = new Set([...Object.keys(STATIC_OPTIONS), "help"]);

@@ -35,7 +35,7 @@ function runCli(args: string[], env: Record<string, string> = {}) {
   return execa(process.execPath, [CLI, ...args], { reject: false, env, stdin: "ignore" });
 }
 
-/** A test recipe with a unique name, copying OVMF.fd to out/ovmf.bin after `script`. */
+/** Writes a test recipe with a unique name that copies OVMF.fd to out/ovmf.bin after `script`. */
 async function recipeWith(script: string, overrides: RecipeOverrides = {}) {
   const name = `cli-${randomBytes(4).toString("hex")}`;
   const recipe = await writeTestRecipe(image.id, image.tag, {

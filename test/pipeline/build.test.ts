@@ -42,7 +42,7 @@ after(async () => {
   await removeTestRecipes();
 });
 
-/** A recipe whose build copies OVMF.fd to out/ovmf.bin and runs `extra` first. */
+/** Writes a recipe whose build runs `extra`, then copies OVMF.fd to out/ovmf.bin. */
 async function ovmfRecipe(extra: string, overrides: RecipeOverrides = {}) {
   const recipe = await writeTestRecipe(image.id, image.tag, {
     phases: [{ name: "build", command: ["sh", "-c", `mkdir -p out && ${extra} && cp OVMF.fd out/ovmf.bin`], network: false }],
