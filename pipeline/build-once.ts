@@ -198,6 +198,7 @@ export async function removeContainer(
   control.log.info({ container: container.id }, "container removed");
 }
 
-function checkAborted(signal: AbortSignal): void {
+/** Raises the interrupted error once the build's signal has aborted. */
+export function checkAborted(signal: AbortSignal): void {
   if (signal.aborted) throw new BuildError("interrupted", "build interrupted");
 }

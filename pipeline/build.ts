@@ -7,7 +7,13 @@ import pino, { type Logger } from "pino";
 import type { ImageDiff } from "../attest/index.js";
 import type { BuildRecord } from "../attest/build-record.js";
 import { resolveBuilderImage, type BuilderImage } from "./builder.js";
-import { buildOnce, removeContainer, type BuildOnceResult, type BuildPlan } from "./build-once.js";
+import {
+  buildOnce,
+  checkAborted,
+  removeContainer,
+  type BuildOnceResult,
+  type BuildPlan,
+} from "./build-once.js";
 import { phaseCommands, resolveOutputs } from "./commands.js";
 import { connectEngine } from "./engine.js";
 import { BuildError } from "./errors.js";
@@ -86,8 +92,21 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
   const logDir = request.logDir ?? join(tmpdir(), "migtd-repro", "logs");
   await mkdir(logDir, { recursive: true });
   const logPath = join(logDir, `${buildId}.log`);
-  const log = pino({ base: { buildId } }, pino.destination({ dest: logPath, sync: true }));
   const progress = new BuildProgress(request.terminal);
+  const log = pino(
+    {
+      base: { buildId },
+      // Every log entry, such as the builder image's progress, also
+      // becomes the status line's last line.
+      hooks: {
+        logMethod(args, method) {
+          progress.setLine(statusText(args));
+          method.apply(this, args);
+        },
+      },
+    },
+    pino.destination({ dest: logPath, sync: true }),
+  );
   const signal = request.signal ?? new AbortController().signal;
   const containers = new Set<Docker.Container>();
   const out = resolve(request.out);
@@ -106,11 +125,13 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
     progress.setPhase("source");
     source = await timed(timings, "source", () => prepareSource(sourceRequest(loaded, request)));
 
+    checkAborted(signal);
     progress.setPhase("builder image");
     const builder = await timed(timings, "builder", () =>
       resolveBuilderImage(docker!, loaded, log, source!.root),
     );
     log.info({ builder }, "builder image ready");
+    checkAborted(signal);
     const prepared = await timed(timings, "prepare", () =>
       prepare(loaded, unpinned, builder, source!, request, buildId),
     );
@@ -180,6 +201,15 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
     await source?.cleanup();
     log.flush();
   }
+}
+
+/** Text of a log call for the status line: an output line, else the message. */
+function statusText(args: unknown[]): string {
+  const [first, second] = args;
+  if (typeof first === "string") return first;
+  const line = (first as { line?: unknown } | null)?.line;
+  if (typeof line === "string") return line;
+  return typeof second === "string" ? second : "";
 }
 
 async function timed<T>(timings: Record<string, number>, name: string, step: () => Promise<T>): Promise<T> {

@@ -159,27 +159,29 @@ test("build cli: unreproducible build exits 1", async () => {
   assert.equal(existsSync(recipe.outDir), false);
 });
 
-test("build cli: SIGINT exits 130 and cleans up", async () => {
-  const recipe = await recipeWith("echo started; sleep 60");
-  const child = spawn(process.execPath, [CLI, "build", "--recipe", recipe.path, "--out", recipe.outDir, "--rebuilds", "1"], {
-    stdio: ["ignore", "pipe", "pipe"],
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  test(`build cli: ${signal} exits 130, cleans up`, async () => {
+    const recipe = await recipeWith("echo started; sleep 60");
+    const child = spawn(process.execPath, [CLI, "build", "--recipe", recipe.path, "--out", recipe.outDir, "--rebuilds", "1"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+
+    const deadline = Date.now() + 20_000;
+    while ((await docker.listContainers({ filters: { label: [`org.migtd-repro.recipe=${recipe.name}`], status: ["running"] } })).length === 0) {
+      assert.ok(Date.now() < deadline, "the build container never started");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    child.kill(signal);
+
+    assert.equal(await exited, 130, stderr);
+    assert.match(stderr, /interrupted/);
+    assert.deepEqual(await containersOf(recipe.name), []);
+    assert.equal(existsSync(recipe.outDir), false);
   });
-  let stderr = "";
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-
-  const deadline = Date.now() + 20_000;
-  while ((await docker.listContainers({ filters: { label: [`org.migtd-repro.recipe=${recipe.name}`], status: ["running"] } })).length === 0) {
-    assert.ok(Date.now() < deadline, "the build container never started");
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  child.kill("SIGINT");
-
-  assert.equal(await exited, 130, stderr);
-  assert.match(stderr, /interrupted/);
-  assert.deepEqual(await containersOf(recipe.name), []);
-  assert.equal(existsSync(recipe.outDir), false);
-});
+}
 
 test("build cli: --sign writes attestations", async () => {
   const recipe = await recipeWith("true");

@@ -156,3 +156,16 @@ test("build fault: SIGINT-style abort mid-build", async () => {
   assert.ok(Date.now() - started < 15_000, "the abort did not stop the build promptly");
   await assertNothingLeft(docker, buildId, recipe.outDir);
 });
+
+test("build fault: abort before containers start", async () => {
+  const controller = new AbortController();
+  controller.abort();
+  const recipe = await writeTestRecipe(image.id, image.tag);
+  const buildId = `fault-${randomBytes(4).toString("hex")}`;
+
+  await assert.rejects(
+    runBuild({ recipe: recipe.path, out: recipe.outDir, rebuilds: 1, buildId, signal: controller.signal }),
+    (error: unknown) => error instanceof BuildError && error.code === "interrupted",
+  );
+  await assertNothingLeft(docker, buildId, recipe.outDir);
+});
