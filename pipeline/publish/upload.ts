@@ -1,6 +1,7 @@
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { RequestError } from "octokit";
 import { setTimeout as sleep } from "node:timers/promises";
+import { RequestError } from "octokit";
 import type { Logger } from "pino";
 import type { GitHubClient } from "./client.js";
 import { sha256FromDigestField } from "./asset-content.js";
@@ -68,6 +69,13 @@ export async function uploadAsset(
 
 async function postAsset(client: GitHubClient, release: Release, local: LocalAsset): Promise<ReleaseAsset> {
   const data = await readFile(local.path);
+  // The bytes sent must be the bytes that were verified.
+  if (createHash("sha256").update(data).digest("hex") !== local.sha256) {
+    throw new PublishError(
+      "folder-invalid",
+      `${local.path} changed after it was verified; make sure nothing writes to the folder and publish again`,
+    );
+  }
   // upload_url is a URI template, "https://uploads.github.com/repos/o/r/releases/1/assets{?name,label}";
   // octokit expands it with `name`.
   const response = await client.request({

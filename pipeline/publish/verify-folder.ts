@@ -39,16 +39,29 @@ async function verifyImage(folder: LocalRelease, trusted: TrustedKeySet): Promis
   const servtdInfoHash = assetOf(folder, "servtd-info-hash");
 
   const report = await verifyAttestation({
-    image: await readFile(image.path),
+    image: await readAsHashed(image),
     imageName: image.name,
-    attestation: await readFile(attestations.path, "utf8"),
+    attestation: (await readAsHashed(attestations)).toString("utf8"),
     attestationName: attestations.name,
     trustedKeys: trusted.keys,
     trustedKeysHint: trusted.hint,
-    expectServtdInfoHash: parseServtdInfoHash(await readFile(servtdInfoHash.path), servtdInfoHash.name),
+    expectServtdInfoHash: parseServtdInfoHash(await readAsHashed(servtdInfoHash), servtdInfoHash.name),
   });
   if (report.verified) return [];
   return report.checks.filter((check) => check.status === "fail").map(describeFailure);
+}
+
+/**
+ * Reads an asset and checks it still has the SHA-256 it had when the folder
+ * was collected, which is the digest the upload checks too: the verified
+ * bytes are the published bytes.
+ */
+async function readAsHashed(asset: LocalAsset): Promise<Buffer> {
+  const bytes = await readFile(asset.path);
+  if (createHash("sha256").update(bytes).digest("hex") !== asset.sha256) {
+    throw new PublishError("folder-invalid", `${asset.path} changed while the folder was being verified; publish again`);
+  }
+  return bytes;
 }
 
 function describeFailure(check: CheckResult): string {
@@ -81,7 +94,7 @@ async function verifyChecksumLists(folder: LocalRelease): Promise<string[]> {
   for (const list of folder.assets.filter((asset) => asset.role === "checksums")) {
     const algorithm = /^SHA(\d+)SUMS$/.exec(list.name)![1]!;
     const listed = new Set<string>();
-    const lines = (await readFile(list.path, "utf8")).split("\n").filter((line) => line !== "");
+    const lines = (await readAsHashed(list)).toString("utf8").split("\n").filter((line) => line !== "");
 
     for (const line of lines) {
       const match = /^([0-9a-f]+) [ *](.+)$/.exec(line);
@@ -111,7 +124,9 @@ async function digestOf(
   file: string,
   algorithm: string,
 ): Promise<string | undefined> {
-  if (asset !== undefined && algorithm === "sha256") return asset.sha256;
+  if (asset !== undefined) {
+    return algorithm === "sha256" ? asset.sha256 : createHash(algorithm).update(await readAsHashed(asset)).digest("hex");
+  }
   // A checksum list names files in its own folder only.
   if (file.includes("/")) return undefined;
   try {

@@ -1,4 +1,8 @@
 import assert from "node:assert/strict";
+import { once } from "node:events";
+import { rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, test } from "node:test";
 import { publishRelease, type PublishOptions } from "../../../pipeline/publish/publish.js";
 import { GitHubMock } from "../../helpers/github-mock.js";
@@ -289,11 +293,17 @@ test("publish: read-only token lacks permission", async () => {
 });
 
 test("publish: unreachable API is network error", async () => {
-  const failure = await publishErrorOf(publish({ client: { apiUrl: "http://127.0.0.1:1" } }));
+  // A port that was just free: nothing listens there, so connections are refused.
+  const server = createServer().listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+
+  const failure = await publishErrorOf(publish({ client: { apiUrl: `http://127.0.0.1:${port}` } }));
 
   assert.equal(failure.code, "network");
   assert.equal(failure.kind, "environment");
-  assert.match(failure.message, /http:\/\/127\.0\.0\.1:1/);
+  assert.match(failure.message, new RegExp(`no response from http://127\\.0\\.0\\.1:${port} \\(.*ECONNREFUSED`));
 });
 
 test("publish: draft release found on rerun", async () => {
@@ -334,8 +344,22 @@ test("publish: failed verification sends nothing", async () => {
   assert.equal(mock.log.length, 0);
 });
 
+test("publish: file changed after verification", async () => {
+  const failure = await publishErrorOf(
+    publish({
+      verifyFolder: async (verified) => {
+        await writeFile(verified.assets[0]!.path, "replaced after the check");
+      },
+    }),
+  );
+
+  assert.equal(failure.code, "folder-invalid");
+  assert.match(failure.message, /migtd\.bin changed after it was verified/);
+  assert.equal(mock.count(UPLOAD), 0);
+  assert.deepEqual(mock.violations, []);
+});
+
 test("publish: folder without attestations", async () => {
-  const { rm } = await import("node:fs/promises");
   await rm(`${folder.dir}/migtd.intoto.jsonl`);
 
   const failure = await publishErrorOf(publish());
