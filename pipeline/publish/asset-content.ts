@@ -115,9 +115,9 @@ function checkDownload(repository: RepositoryName, asset: ReleaseAsset, size: nu
 
 /**
  * Requests an asset's content. With Accept: application/octet-stream the
- * API either sends the bytes or redirects to a storage host; fetch follows
- * the redirect and, because that host is another origin, drops the
- * Authorization header.
+ * API either sends the bytes or redirects to a storage host. fetch follows
+ * the redirect and drops the Authorization header, because that host is
+ * another origin.
  */
 async function openAssetStream(
   client: GitHubClient,

@@ -3,7 +3,7 @@ import type { LocalAsset } from "./local-assets.js";
 import type { ReleaseAsset } from "./release.js";
 
 /**
- * What publishing does with one local asset:
+ * Step of publishing one local asset:
  * - `skip`: the release already has it with the same size and SHA-256;
  * - `upload`: the release has no asset of that name;
  * - `replace`: the release's asset is incomplete (an upload that failed),

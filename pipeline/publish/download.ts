@@ -39,7 +39,7 @@ export interface DownloadOptions {
 /** Local paths of the downloaded release files. */
 export interface DownloadedRelease {
   image: string;
-  /** IMAGE.intoto.jsonl: DSSE envelopes, one per line. */
+  /** NAME.intoto.jsonl: DSSE envelopes, one per line. */
   attestation: string;
   /** Present when the release has them. */
   buildRecord?: string;

@@ -11,7 +11,7 @@ import {
   sideFileNames,
 } from "./output-files.js";
 
-/** What an asset is to a reader of the release. */
+/** Role of an asset for a reader of the release. */
 export type AssetRole =
   | "image"
   | "attestations"
@@ -42,7 +42,7 @@ export interface LocalRelease {
 /**
  * Collects the image and the files beside it from a build's output folder.
  * The build record is the one NAME.build.json in the folder, or the one
- * for `imageName` when the folder holds several builds; the image is the
+ * for `imageName` when the folder contains several builds; the image is the
  * output the record marks as the image. The image, build record,
  * attestations and SERVTD_INFO_HASH are required; the build log and the
  * checksum lists are published when present (`attest` lists every file of

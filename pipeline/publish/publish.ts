@@ -23,7 +23,7 @@ export interface PublishOptions {
   tag: string;
   /** Output folder of `migtd-repro build` after `migtd-repro attest`. */
   dir: string;
-  /** Image file name, when the folder holds several builds. */
+  /** Image file name, when the folder contains several builds. */
   name?: string;
   /** Create the release as a draft when it does not exist yet. */
   draft?: boolean;
@@ -40,7 +40,7 @@ export interface PublishOptions {
   uploadAttempts?: number;
 }
 
-/** What happened to one asset. */
+/** Outcome of publishing one asset. */
 export interface AssetOutcome {
   name: string;
   role: AssetRole;

@@ -1,12 +1,12 @@
 import { RequestError } from "octokit";
 import { PublishError } from "./errors.js";
 
-/** What the failed request was for, to name it in the message. */
+/** Description of a request, for the message when it fails. */
 export interface RequestContext {
   /** "OWNER/NAME". */
   repo: string;
 
-  /** What was being done, e.g. "upload asset migtd.bin". */
+  /** Action the request performs, e.g. "upload asset migtd.bin". */
   action: string;
 
   /** The token permission the action needs, e.g. "contents: write". */
@@ -21,7 +21,7 @@ export function responseStatus(error: unknown): number | undefined {
 }
 
 /**
- * Turns an octokit RequestError into a PublishError that says what failed
+ * Turns an octokit RequestError into a PublishError that names what failed
  * and what to do; other errors are returned unchanged. By the time an error
  * arrives here, octokit's plugins have already retried 5xx responses,
  * network errors and rate limits as far as the client allows.

@@ -30,10 +30,10 @@ export interface UploadOptions {
  * stored. A failed upload can leave an incomplete asset under the same name
  * (GitHub documents an empty asset in state "starter" after a 502), which
  * makes every later upload of that name fail with 422. So this function
- * retries uploads itself rather than through octokit's retry plugin: after
- * a network error, a 5xx or a 422 it looks at the release, deletes an
+ * retries uploads itself rather than through octokit's retry plugin. After
+ * a network error, a 5xx or a 422 it looks at the release: it deletes an
  * incomplete asset of that name, accepts a complete one with the same
- * SHA-256, and tries again.
+ * SHA-256, and otherwise tries again.
  */
 export async function uploadAsset(
   client: GitHubClient,
@@ -92,7 +92,7 @@ async function postAsset(client: GitHubClient, release: Release, local: LocalAss
   return response.data as ReleaseAsset;
 }
 
-/** A network error, a 5xx, or a 422 that an incomplete asset of the same name may cause. */
+/** Returns true for a network error, a 5xx, or a 422, which an incomplete asset of the same name causes. */
 function isRetryableUploadFailure(error: unknown): boolean {
   if (!(error instanceof RequestError)) return false;
   const status = responseStatus(error);
@@ -102,7 +102,7 @@ function isRetryableUploadFailure(error: unknown): boolean {
 /**
  * Looks at the asset of that name after a failed upload. Returns it when
  * the upload did complete with the right content; deletes it when it is
- * incomplete; raises asset-conflict when another complete asset holds the
+ * incomplete; raises asset-conflict when another complete asset has the
  * name.
  */
 async function settleFailedUpload(

@@ -48,7 +48,7 @@ function stepsOf(job: Mapping): Mapping[] {
 }
 
 /**
- * Every third-party `uses:` names a full 40-digit commit, followed on the
+ * Checks that every third-party `uses:` names a full 40-digit commit, followed on the
  * same line by a `# vX.Y.Z` comment; local `./` actions are exempt. A tag
  * or branch can be moved to other code; a commit cannot.
  */
@@ -69,7 +69,7 @@ export function checkPinning(text: string): string[] {
   return problems;
 }
 
-/** Every pinned action is one recorded in `pins`, at the recorded commit and tag, with only its declared inputs. */
+/** Checks that every pinned action is recorded in `pins`, at the recorded commit and tag, with only its declared inputs. */
 export function checkPinsAgainst(text: string, pins: Record<string, PinnedAction>): string[] {
   const problems: string[] = [];
   const lines = text.split("\n");
@@ -97,7 +97,7 @@ export function checkPinsAgainst(text: string, pins: Record<string, PinnedAction
 }
 
 /**
- * Least privilege: the workflow-level permissions are present, grant no
+ * Checks least privilege: the workflow-level permissions are present, grant no
  * write access, and every job that needs more names its own; every
  * permission is one GitHub defines, at a level it accepts.
  */

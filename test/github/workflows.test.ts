@@ -36,7 +36,7 @@ type SchemaError = ReturnType<ActionValidator["validateWorkflow"]>["errors"][num
 function schemaErrors(source: string): string[] {
   // NOTE: @action-validator/core 0.6.0 bundles a SchemaStore schema from
   // before GitHub added the `attestations` permission, so that key is
-  // removed before validation; checkPermissions checks it against GitHub's
+  // removed before validation. checkPermissions checks it against GitHub's
   // documented list instead.
   const withoutAttestations = source.replace(/^\s+attestations:\s*(read|write|none)\s*$/gm, "");
   return validateWorkflow(withoutAttestations).errors.flatMap(describeSchemaError);
@@ -235,7 +235,7 @@ test("schema: catch misspelled step key", () => {
   assert.ok(errors.some((error) => error.includes("Additional property 'runn' is not allowed")), errors.join("\n"));
 });
 
-/** Each `run:` script of a workflow with its job and step, as GitHub runs it on Linux: bash -e -o pipefail. */
+/** Returns each `run:` script with its job and step, prefixed as GitHub runs it on Linux (bash -e -o pipefail). */
 function runScripts(name: string): Array<{ where: string; script: string }> {
   return jobsOf(parseWorkflow(text(name))).flatMap(([job, definition]) =>
     ((definition.steps ?? []) as Array<{ run?: string; name?: string }>).flatMap((step, index) =>

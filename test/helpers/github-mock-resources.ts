@@ -45,9 +45,10 @@ export interface MockOrigins {
   objects: string;
 }
 
-const TIMESTAMP = "2026-01-02T03:04:05Z";
+/** Creation time of every release and asset in the double. */
+export const MOCK_TIMESTAMP = "2026-01-02T03:04:05Z";
 
-/** The account that owns releases and uploads in the double. */
+/** Returns the account that owns releases and uploads in the double. */
 export function mockUser(origins: MockOrigins): Record<string, unknown> {
   const url = `${origins.api}/users/release-bot`;
   return {
@@ -139,5 +140,3 @@ export function errorJson(status: number, message: string, errors?: unknown[]): 
     ...(errors === undefined ? {} : { errors }),
   };
 }
-
-export const MOCK_TIMESTAMP = TIMESTAMP;

@@ -2,8 +2,8 @@
 // calls on the REST API host, the upload host that upload_url names, and a
 // storage host that asset downloads redirect to. Every API request and
 // response is checked against GitHub's REST API description
-// (github-openapi.ts); each mismatch is recorded in `violations`, and a
-// request that does not conform is answered with 400.
+// (github-openapi.ts). Each mismatch is recorded in `violations`, and a
+// request that does not conform gets a 400 response.
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -408,7 +408,7 @@ export class GitHubMock {
     if (!/application\/octet-stream/.test(request.headers.accept ?? "")) {
       return { status: 200, body: assetJson(this.origins, repository, found.release, found.asset) };
     }
-    // GitHub answers with a redirect to a short-lived signed URL on its storage host.
+    // GitHub responds with a redirect to a short-lived signed URL on its storage host.
     const signature = randomBytes(8).toString("hex");
     return { status: 302, headers: { location: `${this.origins.objects}/assets/${found.asset.id}?sig=${signature}` } };
   }

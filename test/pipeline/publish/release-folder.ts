@@ -1,6 +1,6 @@
 // Output folders for the publish tests. The publish library treats the
-// files as opaque bytes (its verifier is passed in), so their content is
-// arbitrary; each test compares the bytes GitHub ends up with to these.
+// files as opaque bytes because its verifier is passed in, so their content
+// is arbitrary. Each test compares the bytes GitHub ends up with to these.
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
