@@ -2,7 +2,7 @@ import { access } from "node:fs/promises";
 import type { CheckResult, VerifyReport } from "../../attest/verify.js";
 import { parseCommandArgs } from "../args.js";
 import { EXIT } from "../exit.js";
-import { digestOnWorker, readImageShared } from "../image-digests.js";
+import { startImageDigests } from "../image-digests.js";
 import { readInputFile, readJsonFile } from "../io.js";
 import { sideFiles } from "../output-names.js";
 import { defaultTrustedKeysDir, loadTrustedKeys } from "../trusted-keys.js";
@@ -75,10 +75,10 @@ export async function run(argv: string[]): Promise<number> {
   const attestationPath = values.attestation ?? (await defaultAttestation(imagePath));
   const expected = parseExpectedHash(values["expect-servtd-info-hash"]);
 
-  // The file digests run on a worker thread while this thread loads the
-  // verifier and measures the image.
-  const image = await readImageShared(imagePath);
-  const imageDigests = digestOnWorker(image);
+  // When a core is idle, the SHA-384 of the file runs on the thread pool
+  // while this thread loads the verifier and measures the image.
+  const image = await readInputFile(imagePath, "image");
+  const imageDigests = startImageDigests(image);
   const { skip, verifyAttestation } = await import("../../attest/verify.js");
   const [attestation, trusted, servtdInfo] = await Promise.all([
     readInputFile(attestationPath, "attestation"),
