@@ -22,7 +22,7 @@ export interface BuildPlan {
   buildId: string;
   recipe: Recipe;
   imageId: string;
-  /** Normalised tar of the source tree, unpacked at the source path. */
+  /** Normalised tar of the source tree below the source path, unpacked at "/". */
   sourceTar: Buffer;
   inputs: ResolvedInput[];
   /** Environment of every phase before the phase's own and the variation's. */
@@ -151,7 +151,7 @@ async function prepareContainer(
   await container.putArchive(await packEntries(folders, owner), { path: "/" });
 
   if (previous === undefined) {
-    await container.putArchive(plan.sourceTar, { path: recipe.sourcePath });
+    await container.putArchive(plan.sourceTar, { path: "/" });
   } else {
     for (const path of [recipe.sourcePath, ...(recipe.persist ?? [])]) {
       await carryPath(previous, container, path);

@@ -263,6 +263,7 @@ async function prepare(
     gid: recipe.user.gid,
     mtime: sourceDateEpoch,
     keepGitMetadata: "git" in recipe.source && recipe.source.keepGitMetadata === true,
+    containerPath: recipe.sourcePath,
   });
 
   const env: Record<string, string> = {
@@ -282,7 +283,7 @@ async function prepare(
     buildId,
     recipe,
     imageId: builder.id,
-    sourceTar: packed.tar,
+    sourceTar: packed.containerTar!,
     inputs: inputs.filter((input) => !input.fromSource),
     env,
     commands: phaseCommands(recipe, resolvedOptions.values, inputs),

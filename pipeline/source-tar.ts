@@ -116,21 +116,39 @@ function addEntry(pack: Pack, header: Partial<Header> & { name: string }, data?:
 
 /** A source tree packed for the container, and the archive's SHA-256. */
 export interface PackedSource {
+  /** Entries named relative to the tree's root; its digest identifies the source. */
   tar: Buffer;
   sha256: string;
   files: number;
+  /**
+   * The same entries below `containerPath` (relative to "/"), led by that
+   * folder's own entry, so the engine also sets the root folder's owner
+   * and time. Present when a container path is given.
+   */
+  containerTar?: Buffer;
 }
 
 /** Lists and packs a source tree with normalised owners and times. */
 export async function packSource(
   root: string,
-  normalisation: TarNormalisation & { keepGitMetadata?: boolean },
+  normalisation: TarNormalisation & { keepGitMetadata?: boolean; containerPath?: string },
 ): Promise<PackedSource> {
   const entries = await listTree(root, normalisation);
   const archive = await packEntries(entries, normalisation);
-  return {
+  const packed: PackedSource = {
     tar: archive,
     sha256: createHash("sha256").update(archive).digest("hex"),
     files: entries.length,
   };
+
+  const prefix = normalisation.containerPath?.replace(/^\/+|\/+$/g, "");
+  if (prefix) {
+    const rootMode = (await lstat(root)).mode & 0o7777;
+    const below = entries.map((entry) => ({ ...entry, name: `${prefix}/${entry.name}` }));
+    packed.containerTar = await packEntries(
+      [{ type: "directory", name: prefix, mode: rootMode }, ...below],
+      normalisation,
+    );
+  }
+  return packed;
 }

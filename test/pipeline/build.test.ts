@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { copyFile, readFile, readdir, writeFile, chmod } from "node:fs/promises";
+import { chmod, copyFile, mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import Docker from "dockerode";
@@ -101,7 +101,7 @@ test("runBuild: container environment and isolation", async () => {
   const probe = [
     "env | sort > out/env.txt",
     "cat /proc/net/dev > out/net.txt",
-    "stat -c '%u %g %Y %a %n' hello.txt run.sh > out/stat.txt",
+    "stat -c '%u %g %Y %a %n' . hello.txt run.sh > out/stat.txt",
     "id -u > out/id.txt",
     "pwd > out/pwd.txt",
   ].join(" && ");
@@ -118,6 +118,8 @@ test("runBuild: container environment and isolation", async () => {
   });
   await writeFile(join(recipe.sourceDir, "run.sh"), "#!/bin/sh\n");
   await chmod(join(recipe.sourceDir, "run.sh"), 0o750);
+  // With out/ in the source, 'mkdir -p out' leaves the source folder's time alone.
+  await mkdir(join(recipe.sourceDir, "out"));
   try {
     await runBuild({ recipe: recipe.path, out: recipe.outDir, rebuilds: 1 });
   } finally {
@@ -137,7 +139,7 @@ test("runBuild: container environment and isolation", async () => {
   assert.deepEqual(interfaces, ["lo"]);
   assert.equal(
     await readFile(join(recipe.outDir, "stat.txt"), "utf8"),
-    "1000 1000 1700000000 644 hello.txt\n1000 1000 1700000000 750 run.sh\n",
+    "1000 1000 1700000000 755 .\n1000 1000 1700000000 644 hello.txt\n1000 1000 1700000000 750 run.sh\n",
   );
   assert.equal(await readFile(join(recipe.outDir, "id.txt"), "utf8"), "1000\n");
   assert.equal(await readFile(join(recipe.outDir, "pwd.txt"), "utf8"), "/home/builder/src\n");

@@ -80,3 +80,26 @@ test("packSource: rejects a FIFO", async () => {
     return true;
   });
 });
+
+test("packSource: container tar below source path", async () => {
+  const root = await tree(0);
+  await chmod(root, 0o755);
+  const packed = await packSource(root, { ...normalisation, containerPath: "/home/builder/src" });
+  const archive = `${root}.tar`;
+  await writeFile(archive, packed.containerTar!);
+  try {
+    const names = (await execa("tar", ["-tf", archive])).stdout.split("\n");
+    assert.deepEqual(names, [
+      "home/builder/src/",
+      "home/builder/src/a.txt",
+      "home/builder/src/b.txt",
+      "home/builder/src/link",
+      "home/builder/src/sub/",
+      "home/builder/src/sub/run.sh",
+    ]);
+    const first = (await execa("tar", ["--numeric-owner", "--utc", "-tvf", archive])).stdout.split("\n")[0]!;
+    assert.equal(first.replace(/\s+/g, " "), "drwxr-xr-x 1000/1000 0 2023-11-14 22:13 home/builder/src/");
+  } finally {
+    await rm(archive, { force: true });
+  }
+});
