@@ -71,6 +71,8 @@ export class GitHubMock {
   rewriteResponse: ResponseRewriter | undefined;
   /** Whether new uploads get a `digest`; false emulates assets from before GitHub computed them. */
   recordDigests = true;
+  /** Downloads from the storage host that send half the bytes and then drop the connection. */
+  droppedDownloads = 0;
 
   private readonly description = GitHubApiDescription.load();
   private readonly tokens = new Map<string, TokenAccess>();
@@ -432,6 +434,11 @@ export class GitHubMock {
       return;
     }
     response.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(asset.content.length) });
+    if (this.droppedDownloads > 0) {
+      this.droppedDownloads -= 1;
+      response.write(asset.content.subarray(0, asset.content.length >> 1), () => response.socket?.destroy());
+      return;
+    }
     response.end(asset.content);
   }
 

@@ -129,6 +129,18 @@ test("download: several images need ASSET", async () => {
   assert.equal(chosen.buildRecord, undefined);
 });
 
+test("download: dropped connection leaves no file", async () => {
+  await publishFolder();
+  mock.droppedDownloads = 1;
+
+  const failure = await publishErrorOf(download({ token }));
+
+  assert.equal(failure.code, "network");
+  assert.equal(failure.kind, "environment");
+  assert.match(failure.message, /download of release asset migtd\.bin of acme\/migtd was interrupted \(.+\); run again/);
+  assert.deepEqual(await readdir(target), []);
+});
+
 test("download: wrong digest leaves no file", async () => {
   await publishFolder();
   mock.rewriteResponse = (operationId, _status, body) => {
