@@ -160,15 +160,16 @@ function recipeHelp(loaded: LoadedRecipe): string {
   const { recipe } = loaded;
   const lines = [`Recipe '${recipe.name}' ${recipe.version} (${loaded.path}):`, `  ${recipe.description}`, "", "Inputs:"];
   for (const [name, spec] of Object.entries(recipe.inputs)) {
-    const fallback = spec.default ?? (spec.sourceDefault ? `source tree's ${spec.sourceDefault}` : "required");
+    const fallback = inputFallback(spec);
     lines.push(`  --input ${name}=FILE (or --${name} FILE)`, `      ${spec.description} (default: ${fallback})`);
   }
   if (Object.keys(recipe.inputs).length === 0) lines.push("  none");
   lines.push("", "Options:");
   for (const [name, spec] of Object.entries(recipe.options)) {
     const usage = spec.type === "boolean" ? `--${name}` : `--${name} VALUE`;
-    const choices = spec.choices ? `; one of ${spec.choices.join(", ")}` : "";
-    lines.push(`  --option ${name}=VALUE (or ${usage})`, `      ${spec.description} (default: ${String(spec.default)}${choices})`);
+    const choices = spec.choices ? `; one of ${spec.choices.map((choice) => choice || '""').join(", ")}` : "";
+    const fallback = spec.default === "" ? '""' : String(spec.default);
+    lines.push(`  --option ${name}=VALUE (or ${usage})`, `      ${spec.description} (default: ${fallback}${choices})`);
   }
   if (Object.keys(recipe.options).length === 0) lines.push("  none");
   const presets = Object.entries(recipe.presets ?? {});
@@ -177,6 +178,16 @@ function recipeHelp(loaded: LoadedRecipe): string {
     for (const [name, preset] of presets) lines.push(`  --preset ${name}`, `      ${preset.description}`);
   }
   return lines.join("\n");
+}
+
+type InputSpec = LoadedRecipe["recipe"]["inputs"][string];
+
+function inputFallback(spec: InputSpec): string {
+  if (spec.default !== undefined) return spec.default;
+  if (spec.sourceDefault !== undefined) return `the source tree's ${spec.sourceDefault}`;
+  if (spec.requiredWhen !== undefined) return `none; required with --${spec.requiredWhen}`;
+  if (spec.onlyWhen !== undefined) return `none; used only with --${spec.onlyWhen}`;
+  return "none; required";
 }
 
 function toRequest(values: Record<string, unknown>, flags: Map<string, RecipeFlag>, recipePath: string): BuildRequest {
