@@ -25,7 +25,8 @@ Options:
                        signatures. Without --key the PEM text is read from the
                        ${SIGNING_KEY_ENV} environment variable.
   --builder-id URI     provenance runDetails.builder.id, e.g. your CI's
-                       builder URI (default ${LOCAL_BUILDER_ID})
+                       builder URI (default:
+                       ${LOCAL_BUILDER_ID})
   --json               print the written paths and key IDs as JSON
   -h, --help           show this help
 

@@ -52,6 +52,7 @@ Exit status:
   2    invalid input or usage: a missing image or attestation file, an
        unreadable key, a bad option value
   3    environment problem: no Docker engine for --rebuild
+  4    the --rebuild build failed (non-zero exit, timeout, missing output)
 `;
 
 export async function run(argv: string[]): Promise<number> {
