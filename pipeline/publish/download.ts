@@ -1,4 +1,5 @@
-import { mkdir } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino, type Logger } from "pino";
 import { downloadAssetToFile } from "./asset-content.js";
@@ -99,6 +100,22 @@ export async function downloadReleaseAssets(options: DownloadOptions): Promise<D
 }
 
 /** Picks the one image that has a NAME.intoto.jsonl: an asset NAME.EXT that is not itself a description file. */
+/**
+ * Downloads a release's files into a new temporary folder, passes them to
+ * `use`, and removes the folder afterwards, also when `use` throws.
+ */
+export async function withDownloadedRelease<T>(
+  options: Omit<DownloadOptions, "dir">,
+  use: (files: DownloadedRelease) => Promise<T>,
+): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), "migtd-repro-release-"));
+  try {
+    return await use(await downloadReleaseAssets({ ...options, dir }));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 function pickImage(repository: RepositoryName, tag: string, byName: Map<string, ReleaseAsset>): string {
   const names = [...byName.keys()];
   const attested = new Set(

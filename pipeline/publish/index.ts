@@ -21,6 +21,7 @@ export {
 } from "./publish.js";
 export {
   downloadReleaseAssets,
+  withDownloadedRelease,
   type DownloadOptions,
   type DownloadedRelease,
 } from "./download.js";

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { access, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterEach, beforeEach, test } from "node:test";
-import { downloadReleaseAssets, type DownloadOptions } from "../../../pipeline/publish/download.js";
+import { downloadReleaseAssets, withDownloadedRelease, type DownloadOptions } from "../../../pipeline/publish/download.js";
 import { publishRelease } from "../../../pipeline/publish/publish.js";
 import { GitHubMock } from "../../helpers/github-mock.js";
 import type { MockRepository } from "../../helpers/github-mock-resources.js";
@@ -92,6 +92,23 @@ test("download: public release without token", async () => {
   assert.ok((await readFile(downloaded.image)).equals(folder.files.get("migtd.bin")!));
   assert.ok(mock.log.filter((entry) => entry.server === "api").slice(-6).every((entry) => !entry.authorized));
   assert.deepEqual(mock.violations, []);
+});
+
+test("download: temporary folder removed after use", async () => {
+  await publishFolder();
+  let seen: string | undefined;
+
+  const size = await withDownloadedRelease(
+    { repo: "acme/migtd", tag: "v1.0.0", apiUrl: mock.origins.api, token, client: { retryUnitMs: 1 } },
+    async (files) => {
+      seen = files.image;
+      return (await readFile(files.image)).length;
+    },
+  );
+
+  assert.equal(size, folder.files.get("migtd.bin")!.length);
+  assert.ok(seen !== undefined && seen.startsWith(tmpdir()));
+  await assert.rejects(access(dirname(seen)), { code: "ENOENT" });
 });
 
 test("download: missing release", async () => {
