@@ -1,3 +1,5 @@
+import { isAbsolute } from "node:path";
+import { pathToFileURL } from "node:url";
 import { AttestationError } from "./attestation-error.js";
 import type { BuildRecord } from "./build-record.js";
 import { isObject } from "./statement.js";
@@ -179,8 +181,8 @@ function builderDependency(record: BuildRecord): ResourceDescriptor {
 
 /**
  * Returns "git+URL@COMMIT" for a git source, the form SLSA's own build
- * types use. A folder keeps its path, relative to the recipe's folder for a
- * bundled recipe.
+ * types use. A folder with an absolute path becomes a file: URI, and a
+ * relative path stays a relative URI reference.
  */
 function sourceUri(record: BuildRecord): string {
   const { kind, uri, commit } = record.source;
@@ -188,7 +190,7 @@ function sourceUri(record: BuildRecord): string {
     const prefixed = uri.startsWith("git+") ? uri : `git+${uri}`;
     return commit === undefined ? prefixed : `${prefixed}@${commit}`;
   }
-  return uri;
+  return isAbsolute(uri) ? pathToFileURL(uri).href : uri;
 }
 
 /**

@@ -81,3 +81,11 @@ test("provenance: builder id default and override", () => {
     finishedOn: "2026-01-02T03:06:07.000Z",
   });
 });
+
+test("provenance: folder source as file URI", () => {
+  const folder = { ...record, source: { kind: "dir" as const, uri: "/srv/minitd src", digest: "ef".repeat(32) } };
+  const { externalParameters, resolvedDependencies } = provenancePredicate(folder).buildDefinition;
+
+  assert.deepEqual(externalParameters.source, { uri: "file:///srv/minitd%20src", digest: { sha256: "ef".repeat(32) } });
+  assert.equal(resolvedDependencies[0]!.uri, "file:///srv/minitd%20src");
+});
