@@ -261,3 +261,15 @@ for (const name of WORKFLOWS) {
     }
   });
 }
+
+test("release.yml: no install scripts beside secrets", () => {
+  const jobs = Object.fromEntries(jobsOf(parseWorkflow(text("release.yml"))));
+
+  for (const name of ["sign", "publish"]) {
+    const installs = ((jobs[name]!.steps ?? []) as Array<{ run?: string }>)
+      .map((step) => step.run ?? "")
+      .filter((script) => /\bnpm (ci|install)\b/.test(script));
+    assert.ok(installs.length > 0, `job ${name} installs nothing`);
+    for (const script of installs) assert.match(script, /--ignore-scripts/, `job ${name}: ${script}`);
+  }
+});
