@@ -130,7 +130,7 @@ test("ci.yml: read-only on push and PR", () => {
   assert.deepEqual(Object.keys(workflow.on as object).sort(), ["pull_request", "push"]);
   assert.deepEqual(workflow.permissions, { contents: "read" });
   assert.deepEqual(checkSecrets(workflow, []), []);
-  assert.match(text("ci.yml"), /run: \.ci\/run/);
+  assert.match(text("ci.yml"), /run: sudo -E env "PATH=\$PATH" \.ci\/run$/m);
 });
 
 // The rules must fail on broken workflows, or the tests above prove nothing.
