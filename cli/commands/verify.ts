@@ -110,7 +110,9 @@ export async function run(argv: string[]): Promise<number> {
     report.verified = check.status === "pass";
   }
 
-  process.stdout.write(values.json ? formatJson(report) : formatChecklist(report));
+  process.stdout.write(
+    values.json ? formatJson(report, attestationPath) : formatChecklist(report, attestationPath),
+  );
   return report.verified ? EXIT.ok : EXIT.checkFailed;
 }
 
@@ -142,9 +144,9 @@ async function readServtdInfo(path: string | undefined) {
 
 const MARKS: Record<CheckResult["status"], string> = { pass: "ok  ", fail: "FAIL", skip: "skip" };
 
-function formatChecklist(report: VerifyReport): string {
+function formatChecklist(report: VerifyReport, attestationPath: string): string {
   const width = Math.max(...report.checks.map(({ code }) => code.length));
-  const lines = [`${report.image.name}`];
+  const lines = [`${report.image.name} against ${attestationPath}`];
 
   for (const check of report.checks) {
     lines.push(`  ${MARKS[check.status]}  ${check.code.padEnd(width)}  ${check.summary}`);
@@ -167,7 +169,8 @@ function formatChecklist(report: VerifyReport): string {
   return `${lines.join("\n")}\n`;
 }
 
-function formatJson(report: VerifyReport): string {
+function formatJson(report: VerifyReport, attestationPath: string): string {
   const { verified, ...rest } = report;
-  return `${JSON.stringify({ status: verified ? "verified" : "failed", ...rest }, null, 2)}\n`;
+  const status = verified ? "verified" : "failed";
+  return `${JSON.stringify({ status, attestation: attestationPath, ...rest }, null, 2)}\n`;
 }
