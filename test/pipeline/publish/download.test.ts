@@ -111,6 +111,16 @@ test("download: temporary folder removed after use", async () => {
   await assert.rejects(access(dirname(seen)), { code: "ENOENT" });
 });
 
+test("download: private repository needs token", async () => {
+  mock.addRepository("acme/private", { private: true });
+
+  const failure = await publishErrorOf(download({ repo: "acme/private" }));
+
+  assert.equal(failure.code, "repository-not-found");
+  assert.match(failure.message, /acme\/private was not found on GitHub, or the token cannot see it/);
+  assert.deepEqual(mock.violations, []);
+});
+
 test("download: missing release", async () => {
   const failure = await publishErrorOf(download({ token, tag: "v9.9.9" }));
 

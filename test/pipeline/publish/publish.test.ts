@@ -319,6 +319,20 @@ test("publish: draft release found on rerun", async () => {
   assert.deepEqual(mock.violations, []);
 });
 
+test("publish: draft found on second page", async () => {
+  for (let index = 0; index < 120; index += 1) mock.addRelease(repository, `v0.0.${index}`);
+  const draft = mock.addRelease(repository, "v1.0.0", { draft: true });
+
+  const result = await publish();
+
+  assert.equal(result.release.id, draft.id);
+  assert.equal(result.release.created, false);
+  assert.equal(repository.releases.length, 121);
+  assert.ok(mock.log.some((entry) => entry.operationId === "repos/list-releases" && /[?&]page=2\b/.test(entry.path)));
+  assertReleaseMatchesFolder(draft);
+  assert.deepEqual(mock.violations, []);
+});
+
 test("publish: immutable release rejects new assets", async () => {
   mock.addRelease(repository, "v1.0.0", { immutable: true });
 
