@@ -92,7 +92,11 @@ export function parseWithSchema(json: unknown, source: string): ServtdInfo {
   if (result.success) return result.data as ServtdInfo;
 
   const issue = result.error.issues[0]!;
-  const field = issue.path.length > 0 ? `field '${issue.path.join(".")}'` : "content";
-  const message = issue.code === "invalid_type" && issue.input === undefined ? `is missing; it ${issue.message}` : issue.message;
+  const key = issue.path[0];
+  if (key === undefined) throw new MeasureError("servtd-info-invalid", `${source}: content ${issue.message}`);
+
+  const missing = !Object.hasOwn(json as object, key);
+  const field = `field '${String(key)}'`;
+  const message = missing ? `is missing; it ${issue.message}` : issue.message;
   throw new MeasureError("servtd-info-invalid", `${source}: ${field} ${message}`);
 }
