@@ -36,7 +36,7 @@ export interface PublishOptions {
   /** Client settings other than the token (API URL, retries, rate limits). */
   client?: Omit<GitHubClientOptions, "token" | "logger">;
   logger?: Logger;
-  /** Upload attempts per asset, the first included. */
+  /** Upload attempts per asset, the first included; default 4, so 3 retries as for other requests. */
   uploadAttempts?: number;
 }
 
@@ -89,7 +89,7 @@ export async function publishRelease(options: PublishOptions): Promise<PublishRe
     client,
     repository,
     release,
-    upload: { logger, attempts: options.uploadAttempts ?? 3, retryUnitMs: options.client?.retryUnitMs ?? 1000 },
+    upload: { logger, attempts: options.uploadAttempts ?? 4, retryUnitMs: options.client?.retryUnitMs ?? 1000 },
   };
   const assets: AssetOutcome[] = [];
   for (const step of steps) {

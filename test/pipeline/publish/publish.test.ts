@@ -124,12 +124,15 @@ test("publish: failed upload converges on rerun", async () => {
     operationId: UPLOAD,
     assetName: "migtd.intoto.jsonl",
     fault: { kind: "drop-upload", afterBytes: 10 },
-    times: 3,
+    times: 4,
   });
 
   const failure = await publishErrorOf(publish());
   assert.equal(failure.code, "network");
   assert.equal(failure.kind, "environment");
+  // The first attempt and three retries, each after deleting the incomplete asset.
+  assert.equal(mock.log.filter((entry) => entry.path.includes("name=migtd.intoto.jsonl")).length, 4);
+  assert.equal(mock.count("repos/delete-release-asset"), 3);
   const partial = releaseOf("v1.0.0").assets.find((asset) => asset.name === "migtd.intoto.jsonl");
   assert.equal(partial?.state, "open");
   assert.equal(partial?.content.length, 10);
