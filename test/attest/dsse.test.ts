@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -15,6 +15,7 @@ import {
 import { makeKeyPair, publicKeyOf } from "./attestation-fixture.js";
 
 const work = mkdtempSync(join(tmpdir(), "dsse-test-"));
+process.once("exit", () => rmSync(work, { recursive: true, force: true }));
 const TYPE = "application/vnd.in-toto+json";
 const PAYLOAD = Buffer.from('{"_type":"https://in-toto.io/Statement/v1","note":"\u00e9"}');
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -15,6 +15,7 @@ import {
 } from "../../attest/keys.js";
 
 const work = mkdtempSync(join(tmpdir(), "keys-test-"));
+process.once("exit", () => rmSync(work, { recursive: true, force: true }));
 
 /** Key ID as openssl computes it: SHA-256 of the DER SubjectPublicKeyInfo. */
 function opensslKeyId(publicPem: string): string {

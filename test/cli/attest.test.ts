@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { makeFixture } from "../attest/attestation-fixture.js";
-import { makeBuildFolder, runCli } from "./attestation-cli.js";
+import { makeBuildFolder, runCli, temporaryDir } from "./attestation-cli.js";
 
 const TYPE = "application/vnd.in-toto+json";
 
@@ -136,7 +135,7 @@ test("attest: builder id must be a URI", () => {
 
 test("attest: demo key created once", async () => {
   const { demoSigningKey } = await import("../../cli/attestation-files.js");
-  const config = mkdtempSync(join(tmpdir(), "demo-key-"));
+  const config = temporaryDir("demo-key-");
   const first = await demoSigningKey({ XDG_CONFIG_HOME: config });
   const second = await demoSigningKey({ XDG_CONFIG_HOME: config });
 

@@ -1,13 +1,27 @@
 // Runs the compiled CLI in a child process and writes a signed-build folder
 // (image, build record, key pair) for the keygen, attest and verify tests.
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { packagePath } from "../../config/package-root.js";
 import { makeBuildRecord, makeFixture, makeKeyPair, type Fixture, type KeyPairPem } from "../attest/attestation-fixture.js";
 
 export const CLI = packagePath("dist", "cli", "main.js");
+
+const temporaryDirs: string[] = [];
+
+/** Creates a temporary folder that is removed when the test process exits. */
+export function temporaryDir(prefix: string): string {
+  if (temporaryDirs.length === 0) {
+    process.once("exit", () => {
+      for (const dir of temporaryDirs) rmSync(dir, { recursive: true, force: true });
+    });
+  }
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  temporaryDirs.push(dir);
+  return dir;
+}
 
 export function runCli(
   args: string[],
@@ -33,7 +47,7 @@ export interface BuildFolder {
 
 /** An output folder with release.bin and release.build.json, not yet signed. */
 export function makeBuildFolder(algorithm: "ecdsa-p256" | "ed25519" = "ecdsa-p256"): BuildFolder {
-  const root = mkdtempSync(join(tmpdir(), "migtd-repro-cli-"));
+  const root = temporaryDir("migtd-repro-cli-");
   const dir = join(root, "out");
   const fixture = makeFixture();
   const key = makeKeyPair(algorithm);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -9,7 +9,9 @@ import { fillPseudoRandom } from "../helpers/tdshim-image.js";
 
 const bytes = Buffer.alloc(3 * 1024 * 1024 + 17);
 fillPseudoRandom(bytes, 5);
-const path = join(mkdtempSync(join(tmpdir(), "digests-")), "image.bin");
+const dir = mkdtempSync(join(tmpdir(), "digests-"));
+process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+const path = join(dir, "image.bin");
 writeFileSync(path, bytes);
 
 function openssl(algorithm: string): string {

@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { runCli } from "./attestation-cli.js";
+import { runCli, temporaryDir } from "./attestation-cli.js";
 
 function opensslKeyId(publicKey: string): string {
   const der = execFileSync("openssl", ["pkey", "-pubin", "-in", publicKey, "-outform", "DER"]);
@@ -13,7 +12,7 @@ function opensslKeyId(publicKey: string): string {
 
 for (const [algorithm, opensslType] of [["ecdsa-p256", "prime256v1"], ["ed25519", "ED25519"]] as const) {
   test(`keygen: ${algorithm} pair openssl reads`, () => {
-    const dir = mkdtempSync(join(tmpdir(), "keygen-"));
+    const dir = temporaryDir("keygen-");
     const key = join(dir, "signing.pem");
     const result = runCli(["keygen", key, "--algorithm", algorithm, "--json"]);
     const output = JSON.parse(result.stdout);
@@ -28,7 +27,7 @@ for (const [algorithm, opensslType] of [["ecdsa-p256", "prime256v1"], ["ed25519"
 }
 
 test("keygen: existing key kept without --force", () => {
-  const dir = mkdtempSync(join(tmpdir(), "keygen-"));
+  const dir = temporaryDir("keygen-");
   const key = join(dir, "k.pem");
   runCli(["keygen", key]);
   const before = readFileSync(key, "utf8");
@@ -45,7 +44,7 @@ test("keygen: existing key kept without --force", () => {
 });
 
 test("keygen: public key path options", () => {
-  const dir = mkdtempSync(join(tmpdir(), "keygen-"));
+  const dir = temporaryDir("keygen-");
   const plain = runCli(["keygen", join(dir, "ci-key"), "--json"]);
   const named = runCli(["keygen", join(dir, "a.pem"), "--public-key", join(dir, "trusted.pem"), "--json"]);
 
@@ -54,7 +53,7 @@ test("keygen: public key path options", () => {
 });
 
 test("keygen: unknown algorithm exits 2", () => {
-  const dir = mkdtempSync(join(tmpdir(), "keygen-"));
+  const dir = temporaryDir("keygen-");
   const result = runCli(["keygen", join(dir, "k.pem"), "--algorithm", "rsa"]);
 
   assert.equal(result.status, 2);

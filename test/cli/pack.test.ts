@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { packageRoot } from "../../config/package-root.js";
-import { makeSignedFolder } from "./attestation-cli.js";
+import { makeSignedFolder, temporaryDir } from "./attestation-cli.js";
 
 // npm's --offline mode serves dependencies only from its cache and makes
 // no network request; a dependency missing from the cache fails the test.
@@ -22,7 +21,7 @@ function npm(args: string[], cwd: string) {
 }
 
 test("pack: npx verify from the tarball", { timeout: 300_000 }, () => {
-  const root = mkdtempSync(join(tmpdir(), "migtd-repro-pack-"));
+  const root = temporaryDir("migtd-repro-pack-");
   const packed = join(root, "packed");
   const app = join(root, "app");
   mkdirSync(packed);

@@ -1,16 +1,15 @@
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { packagePath } from "../../config/package-root.js";
-import { runCli } from "./attestation-cli.js";
+import { runCli, temporaryDir } from "./attestation-cli.js";
 
 // Builds the bundled minitd guest from a copy of its recipe in the real
 // Docker engine, signs it, and checks `verify --rebuild` before and after
 // the copy's source changes.
 test("verify: --rebuild reproduces and detects change", { timeout: 900_000 }, () => {
-  const root = mkdtempSync(join(tmpdir(), "verify-rebuild-"));
+  const root = temporaryDir("verify-rebuild-");
   cpSync(packagePath("guest", "minitd"), join(root, "guest", "minitd"), { recursive: true });
   cpSync(packagePath("config", "minitd"), join(root, "config", "minitd"), { recursive: true });
   const recipe = join(root, "guest", "minitd", "recipe.json");

@@ -1,15 +1,14 @@
 import assert from "node:assert/strict";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { makeKeyPair } from "../attest/attestation-fixture.js";
-import { makeSignedFolder, runCli } from "./attestation-cli.js";
+import { makeSignedFolder, runCli, temporaryDir } from "./attestation-cli.js";
 
 const folder = makeSignedFolder();
 
 function flipByte(path: string, offset: number): string {
-  const dir = mkdtempSync(join(tmpdir(), "verify-cli-"));
+  const dir = temporaryDir("verify-cli-");
   const copy = join(dir, "release.bin");
   const bytes = readFileSync(path);
   bytes[offset] = bytes[offset]! ^ 0x01;
@@ -80,7 +79,7 @@ test("verify: JSON report", () => {
 });
 
 test("verify: trusted keys from the config folder", () => {
-  const config = mkdtempSync(join(tmpdir(), "xdg-"));
+  const config = temporaryDir("xdg-");
   const folderOfKeys = join(config, "migtd-repro", "trusted-keys");
   mkdirSync(folderOfKeys, { recursive: true });
   copyFileSync(folder.publicKey, join(folderOfKeys, "release.pem"));
@@ -122,7 +121,7 @@ test("verify: --rebuild skipped after a failed check", () => {
 });
 
 test("verify: Docker and GitHub modules stay unloaded", () => {
-  const dir = mkdtempSync(join(tmpdir(), "verify-hooks-"));
+  const dir = temporaryDir("verify-hooks-");
   writeFileSync(
     join(dir, "hooks.mjs"),
     `export async function resolve(specifier, context, next) {
