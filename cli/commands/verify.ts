@@ -1,8 +1,7 @@
 import { access } from "node:fs/promises";
-import type { CheckResult, VerifyReport } from "../../attest/verify.js";
+import { skip, verifyAttestation, type CheckResult, type VerifyReport } from "../../attest/verify.js";
 import { parseCommandArgs } from "../args.js";
 import { EXIT } from "../exit.js";
-import { startImageDigests } from "../image-digests.js";
 import { readInputFile, readJsonFile } from "../io.js";
 import { sideFiles } from "../output-names.js";
 import { defaultTrustedKeysDir, loadTrustedKeys } from "../trusted-keys.js";
@@ -76,18 +75,14 @@ export async function run(argv: string[]): Promise<number> {
   const attestationPath = values.attestation ?? (await defaultAttestation(imagePath));
   const expected = parseExpectedHash(values["expect-servtd-info-hash"]);
 
-  // When a core is idle, the SHA-384 of the file runs on the thread pool
-  // while this thread loads the verifier and measures the image.
-  const image = await readInputFile(imagePath, "image");
-  const imageDigests = startImageDigests(image);
-  const { skip, verifyAttestation } = await import("../../attest/verify.js");
-  const [attestation, trusted, servtdInfo] = await Promise.all([
+  const [image, attestation, trusted, servtdInfo] = await Promise.all([
+    readInputFile(imagePath, "image"),
     readInputFile(attestationPath, "attestation"),
     loadTrustedKeys(values.key, values["trusted-keys"]),
     readServtdInfo(values["servtd-info"]),
   ]);
 
-  const report = await verifyAttestation({
+  const report = verifyAttestation({
     image,
     imageName: imagePath,
     attestation: attestation.toString("utf8"),
@@ -96,7 +91,6 @@ export async function run(argv: string[]): Promise<number> {
     trustedKeysHint: trusted.hint,
     servtdInfo,
     expectServtdInfoHash: expected,
-    imageDigests,
   });
 
   if (values.rebuild && !report.verified) {
