@@ -27,8 +27,6 @@ const BLOCK_GPA_OFFSET = 16;
 const EXTEND_CHUNK_SIZE = 256;
 const CHUNKS_PER_PAGE = PAGE_SIZE / EXTEND_CHUNK_SIZE;
 const EXTENDED_PAGE_STREAM_SIZE = CHUNKS_PER_PAGE * (BLOCK_SIZE + EXTEND_CHUNK_SIZE);
-const PAGE_ADD_BLOCK = blockTemplate("MEM.PAGE.ADD");
-const MR_EXTEND_BLOCK = blockTemplate("MR.EXTEND");
 
 /**
  * Limits that keep a corrupt or hostile image from hashing for minutes:
@@ -46,8 +44,7 @@ export const MEASURE_LIMITS = {
   maxAddedPages: 256 * 1024,
 } as const;
 
-// Blocks are written into one reused buffer and hashed in large updates,
-// so no allocation happens per page or chunk.
+// Pages per buffer between SHA-384 updates (about 800 KiB of blocks).
 const STREAM_BUFFER_PAGES = 128;
 
 /** Computes MRTD over the sections in table order. */
@@ -65,14 +62,11 @@ export function computeMrtd(
     // MemoryDataSize is not limited, so its pages must not even be counted.
     if (!view.added && !view.extended) continue;
 
-    if (order === "single-pass") {
-      for (let page = 0; page < view.pages; page++) {
-        if (view.added) stream.pageAdd(view, page);
-        if (view.extended) stream.mrExtend(view, page);
-      }
+    if (order === "single-pass" && view.added && view.extended) {
+      stream.writePages(view, "add+extend");
     } else {
-      if (view.added) for (let page = 0; page < view.pages; page++) stream.pageAdd(view, page);
-      if (view.extended) for (let page = 0; page < view.pages; page++) stream.mrExtend(view, page);
+      if (view.added) stream.writePages(view, "add");
+      if (view.extended) stream.writePages(view, "extend");
     }
   }
   return stream.digest();
@@ -120,12 +114,6 @@ function isExtended(section: TdvfSection): boolean {
   return (section.attributes & SECTION_ATTRIBUTE.mrExtend) !== 0;
 }
 
-function blockTemplate(text: string): Buffer {
-  const block = Buffer.alloc(BLOCK_SIZE);
-  block.write(text, 0, "latin1");
-  return block;
-}
-
 /**
  * A section's pages: the raw data from the image, then zeros up to
  * MemoryDataSize. TdInfo may have MemoryDataSize below RawDataSize, and then
@@ -135,7 +123,7 @@ class SectionView {
   readonly pages: number;
   readonly added: boolean;
   readonly extended: boolean;
-  private readonly raw: Uint8Array;
+  private readonly raw: Buffer;
   private readonly gpaLow: number;
   private readonly gpaHigh: number;
 
@@ -143,49 +131,86 @@ class SectionView {
     this.pages = Number(section.memoryDataSize / BigInt(PAGE_SIZE));
     this.added = isAdded(section);
     this.extended = isExtended(section);
-    this.raw = image.subarray(section.dataOffset, section.dataOffset + section.rawDataSize);
+    this.raw = Buffer.from(image.buffer, image.byteOffset + section.dataOffset, section.rawDataSize);
     this.gpaLow = Number(section.memoryAddress & 0xffffffffn);
     this.gpaHigh = Number(section.memoryAddress >> 32n);
   }
 
-  /** Writes the GPA of `page` plus `offset` (below 4 KiB) as u64 LE. */
-  writeGpa(target: Buffer, at: number, page: number, offset: number): void {
+  /**
+   * Writes the GPA of `page` plus `offset` (below 4 KiB) as u64 LE at a
+   * 4-byte aligned position of target. Stores go through a Uint32Array on
+   * little-endian hosts: writeUInt32LE boxes every GPA above 2^31 as a heap
+   * number, and the garbage from 70,000 chunk headers costs more time than
+   * the writes themselves.
+   */
+  writeGpa(target: StreamBuffer, at: number, page: number, offset: number): void {
     const low = this.gpaLow + page * PAGE_SIZE + offset;
-    target.writeUInt32LE(low % 0x1_0000_0000, at);
-    target.writeUInt32LE((this.gpaHigh + Math.floor(low / 0x1_0000_0000)) >>> 0, at + 4);
+    const high = this.gpaHigh + Math.floor(low / 0x1_0000_0000);
+    if (LITTLE_ENDIAN) {
+      target.words[at >> 2] = low;
+      target.words[(at >> 2) + 1] = high;
+    } else {
+      target.bytes.writeUInt32LE(low % 0x1_0000_0000, at);
+      target.bytes.writeUInt32LE(high >>> 0, at + 4);
+    }
   }
 
-  /** Copies one 256-byte chunk of a page into target, zero-filling past the raw data. */
-  copyChunk(target: Buffer, at: number, page: number, chunk: number): void {
-    const start = page * PAGE_SIZE + chunk * EXTEND_CHUNK_SIZE;
-    const available = Math.max(0, Math.min(EXTEND_CHUNK_SIZE, this.raw.length - start));
-    if (available > 0) target.set(this.raw.subarray(start, start + available), at);
-    if (available < EXTEND_CHUNK_SIZE) target.fill(0, at + available, at + EXTEND_CHUNK_SIZE);
+  /**
+   * Writes a page's 16 MR.EXTEND blocks (headers already in place) at `at`.
+   * The page's content is staged once and spread to the 16 chunk slots with
+   * copyWithin, because Buffer.copy and subarray allocate a view per call.
+   */
+  writeExtends(target: StreamBuffer, at: number, page: number): void {
+    const pageStart = page * PAGE_SIZE;
+    const available = Math.max(0, Math.min(PAGE_SIZE, this.raw.length - pageStart));
+    const staging = target.stagingOffset;
+    if (available > 0) target.bytes.set(this.raw.subarray(pageStart, pageStart + available), staging);
+    if (available < PAGE_SIZE) target.bytes.fill(0, staging + available, staging + PAGE_SIZE);
+
+    for (let chunk = 0; chunk < CHUNKS_PER_PAGE; chunk++) {
+      const header = at + chunk * (BLOCK_SIZE + EXTEND_CHUNK_SIZE);
+      const from = staging + chunk * EXTEND_CHUNK_SIZE;
+      this.writeGpa(target, header + BLOCK_GPA_OFFSET, page, chunk * EXTEND_CHUNK_SIZE);
+      target.bytes.copyWithin(header + BLOCK_SIZE, from, from + EXTEND_CHUNK_SIZE);
+    }
   }
 }
 
+/**
+ * What one page contributes: its PAGE.ADD block, its 16 MR.EXTEND blocks
+ * with data, or both (single-pass order).
+ */
+type PageUnit = "add" | "extend" | "add+extend";
+
+const UNIT_SIZE: Record<PageUnit, number> = {
+  add: BLOCK_SIZE,
+  extend: EXTENDED_PAGE_STREAM_SIZE,
+  "add+extend": BLOCK_SIZE + EXTENDED_PAGE_STREAM_SIZE,
+};
+
+/**
+ * Feeds the block stream to SHA-384 in large updates. Each kind of page unit
+ * has its own buffer whose block headers ("MEM.PAGE.ADD", "MR.EXTEND" and
+ * zero padding) are written once; per page only the GPAs and the data
+ * change, so no allocation or header copy happens per page or chunk.
+ */
 class BlockStream {
-  private readonly buffer = Buffer.allocUnsafe(
-    STREAM_BUFFER_PAGES * (BLOCK_SIZE + EXTENDED_PAGE_STREAM_SIZE),
-  );
-  private used = 0;
+  private readonly buffers = new Map<PageUnit, StreamBuffer>();
+  private pending: { unit: PageUnit; count: number } | null = null;
 
   constructor(private readonly hash: Hash) {}
 
-  pageAdd(section: SectionView, page: number): void {
-    this.reserve(BLOCK_SIZE);
-    PAGE_ADD_BLOCK.copy(this.buffer, this.used);
-    section.writeGpa(this.buffer, this.used + BLOCK_GPA_OFFSET, page, 0);
-    this.used += BLOCK_SIZE;
-  }
-
-  mrExtend(section: SectionView, page: number): void {
-    this.reserve(EXTENDED_PAGE_STREAM_SIZE);
-    for (let chunk = 0; chunk < CHUNKS_PER_PAGE; chunk++) {
-      MR_EXTEND_BLOCK.copy(this.buffer, this.used);
-      section.writeGpa(this.buffer, this.used + BLOCK_GPA_OFFSET, page, chunk * EXTEND_CHUNK_SIZE);
-      section.copyChunk(this.buffer, this.used + BLOCK_SIZE, page, chunk);
-      this.used += BLOCK_SIZE + EXTEND_CHUNK_SIZE;
+  writePages(section: SectionView, unit: PageUnit): void {
+    const buffer = this.buffer(unit);
+    const size = UNIT_SIZE[unit];
+    for (let page = 0; page < section.pages; page++) {
+      const slot = this.take(unit) * size;
+      if (unit === "extend") {
+        section.writeExtends(buffer, slot, page);
+        continue;
+      }
+      section.writeGpa(buffer, slot + BLOCK_GPA_OFFSET, page, 0);
+      if (unit === "add+extend") section.writeExtends(buffer, slot + BLOCK_SIZE, page);
     }
   }
 
@@ -194,12 +219,63 @@ class BlockStream {
     return this.hash.digest();
   }
 
-  private reserve(size: number): void {
-    if (this.used + size > this.buffer.length) this.flush();
+  /** Index of the next free unit in the unit's buffer, flushing first if needed. */
+  private take(unit: PageUnit): number {
+    if (this.pending !== null && (this.pending.unit !== unit || this.pending.count === STREAM_BUFFER_PAGES)) {
+      this.flush();
+    }
+    this.pending ??= { unit, count: 0 };
+    return this.pending.count++;
   }
 
   private flush(): void {
-    if (this.used > 0) this.hash.update(this.buffer.subarray(0, this.used));
-    this.used = 0;
+    if (this.pending === null) return;
+    const { unit, count } = this.pending;
+    this.hash.update(this.buffer(unit).bytes.subarray(0, count * UNIT_SIZE[unit]));
+    this.pending = null;
   }
+
+  private buffer(unit: PageUnit): StreamBuffer {
+    let buffer = this.buffers.get(unit);
+    if (buffer === undefined) {
+      buffer = unitTemplate(unit);
+      this.buffers.set(unit, buffer);
+    }
+    return buffer;
+  }
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/**
+ * One buffer seen as bytes and, for GPA stores, as 32-bit words: page units
+ * first, then one page of staging space.
+ */
+interface StreamBuffer {
+  bytes: Buffer;
+  words: Uint32Array;
+  stagingOffset: number;
+}
+
+function unitTemplate(unit: PageUnit): StreamBuffer {
+  const size = UNIT_SIZE[unit];
+  const stagingOffset = size * STREAM_BUFFER_PAGES;
+  const arrayBuffer = new ArrayBuffer(stagingOffset + PAGE_SIZE);
+  const buffer = Buffer.from(arrayBuffer);
+  let at = 0;
+  if (unit !== "extend") {
+    buffer.write("MEM.PAGE.ADD", at, "latin1");
+    at += BLOCK_SIZE;
+  }
+  if (unit !== "add") {
+    for (let chunk = 0; chunk < CHUNKS_PER_PAGE; chunk++) {
+      buffer.write("MR.EXTEND", at + chunk * (BLOCK_SIZE + EXTEND_CHUNK_SIZE), "latin1");
+    }
+  }
+
+  // Copy the first unit to the others, doubling the filled part each time.
+  for (let filled = size; filled < stagingOffset; filled *= 2) {
+    buffer.copyWithin(filled, 0, Math.min(filled, stagingOffset - filled));
+  }
+  return { bytes: buffer, words: new Uint32Array(arrayBuffer), stagingOffset };
 }

@@ -39,7 +39,7 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length !== 2) throw new UsageError("diff: give two images, A and B (see 'migtd-repro diff --help')");
 
   const [pathA, pathB] = positionals as [string, string];
-  const diff = diffImages(await readInputFile(pathA, "image"), await readInputFile(pathB, "image"));
+  const diff = diffImages(readInputFile(pathA, "image"), readInputFile(pathB, "image"));
   if (diff.layoutFrom === null) {
     throw new MeasureError("no-metadata", `neither ${pathA} nor ${pathB} has valid TD metadata: ${diff.mrtd.errorA}`);
   }

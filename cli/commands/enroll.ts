@@ -1,4 +1,4 @@
-import { enrollMigtdFiles, MAX_ENROLLED_FILE_SIZE } from "../../attest/cfv-enroll.js";
+import { enrollMigtdFiles, MAX_ENROLLED_FILE_SIZE, type MigtdCfvFiles } from "../../attest/cfv-enroll.js";
 import { parseCommandArgs } from "../args.js";
 import { writeFileAtomic } from "../atomic-write.js";
 import { EXIT } from "../exit.js";
@@ -52,16 +52,15 @@ export async function run(argv: string[]): Promise<number> {
     usage("policy v1 takes --root-ca; use --policy-v2 for --policy-issuer-chain");
   }
 
-  const image = await readInputFile(positionals[0]!, "image");
-  const policy = await readInputFile(values.policy, "policy file", MAX_ENROLLED_FILE_SIZE);
-  const rootCa = values["root-ca"] && (await readInputFile(values["root-ca"], "root CA file", MAX_ENROLLED_FILE_SIZE));
-  const chain = values["policy-issuer-chain"] && (await readInputFile(values["policy-issuer-chain"], "policy issuer chain file", MAX_ENROLLED_FILE_SIZE));
+  const image = readInputFile(positionals[0]!, "image");
+  const policy = readInputFile(values.policy, "policy file", MAX_ENROLLED_FILE_SIZE);
+  const rootCaPath = values["root-ca"];
+  const chainPath = values["policy-issuer-chain"];
+  const files: MigtdCfvFiles = { policy };
+  if (rootCaPath !== undefined) files.rootCa = readInputFile(rootCaPath, "root CA file", MAX_ENROLLED_FILE_SIZE);
+  if (chainPath !== undefined) files.policyIssuerChain = readInputFile(chainPath, "policy issuer chain file", MAX_ENROLLED_FILE_SIZE);
 
-  const enrolled = enrollMigtdFiles(image, {
-    policy,
-    ...(rootCa ? { rootCa } : {}),
-    ...(chain ? { policyIssuerChain: chain } : {}),
-  });
+  const enrolled = enrollMigtdFiles(image, files);
   await writeFileAtomic(values.output, enrolled);
   process.stdout.write(`Enrolled the policy and ${policyV2 ? "policy issuer chain" : "root CA"} into ${values.output}\n`);
   return EXIT.ok;

@@ -80,8 +80,8 @@ export async function run(argv: string[]): Promise<number> {
   const servtdAttr = parseServtdAttr(values["servtd-attr"]);
   const pageOrder = parsePageOrder(values["page-order"]);
 
-  const servtdInfo = parseServtdInfo(await readJsonFile(servtdInfoPath, "servtd_info file"), servtdInfoPath);
-  const image = await readInputFile(values.image, "image");
+  const servtdInfo = parseServtdInfo(readJsonFile(servtdInfoPath, "servtd_info file"), servtdInfoPath);
+  const image = readInputFile(values.image, "image");
   rejectIgvm(image, values.image);
 
   const hashes = hashImage(image, {
@@ -160,7 +160,7 @@ async function writeTdInfo(path: string, hashes: ImageHashes): Promise<void> {
  * trailing newline, then "Updated PATH successfully." on stdout.
  */
 async function updateTcbMapping(path: string, hashes: ImageHashes): Promise<void> {
-  const mapping = await readJsonFile(path, "tcb mapping file");
+  const mapping = readJsonFile(path, "tcb mapping file");
   const svnMappings = (mapping as { svnMappings?: unknown } | null)?.svnMappings;
   if (!Array.isArray(svnMappings)) {
     throw new UsageError(`hash: 'svnMappings' missing or not an array in ${path}`);

@@ -59,7 +59,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const path = positionals[0]!;
-  const report = inspectImage(await readInputFile(path, "image"));
+  const report = inspectImage(readInputFile(path, "image"));
   const matches = expected === undefined ? null : matchingPageOrders(report, expected);
 
   if (values.json) {
