@@ -55,8 +55,9 @@ Environment:
 
 Exit status:
   0    every asset is published (uploaded now or already there)
-  1    the folder does not verify, or the release has an asset of the same
-       name with different content (without --replace)
+  1    the folder does not verify, the release has an asset of the same
+       name with different content (without --replace), or GitHub stored
+       other bytes than were sent
   2    invalid input or usage: a bad option, a missing file in DIR, an
        unknown repository or an immutable release
   3    environment problem: no token, a token GitHub rejects or that lacks
