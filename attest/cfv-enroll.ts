@@ -129,7 +129,7 @@ function volumeHeader(cfvSize: number): Buffer {
 }
 
 /**
- * One raw FFS file: header with its checksum, the data, zero padding to 8
+ * Encodes one raw FFS file: header with its checksum, the data, zero padding to 8
  * bytes. The header checksum makes the 8-bit sum of the header bytes other
  * than IntegrityCheck.File and State zero (td-shim enroller.rs
  * update_checksum).

@@ -73,7 +73,7 @@ export interface FirmwareVolumeHeader {
 
 export interface CfvFile {
   guid: string;
-  /** What MigTD or td-shim uses the file for, or null for other GUIDs. */
+  /** Purpose of the file in MigTD or td-shim, or null for other GUIDs. */
   knownName: string | null;
   type: number;
   /** File offset of the FFS header in the image. */
@@ -126,9 +126,9 @@ export function parseFirmwareVolumeHeader(cfv: Uint8Array, base: number): Firmwa
     throw fail("headerLength", `is ${hex(headerLength)}, outside ${hex(FV_HEADER.size)}-${hex(cfv.length)}`);
   }
 
-  // td-shim sums the 56-byte EFI_FIRMWARE_VOLUME_HEADER only (the block map
-  // it writes after it is not covered); the PI specification and EDK II sum
-  // all HeaderLength bytes. Either form is accepted.
+  // td-shim sums only the 56-byte EFI_FIRMWARE_VOLUME_HEADER, so the block
+  // map it writes after it is not covered. The PI specification and EDK II
+  // sum all HeaderLength bytes. Either form is accepted.
   const sum = sum16(cfv.subarray(0, FV_HEADER.size));
   if (sum !== 0 && sum16(cfv.subarray(0, headerLength)) !== 0) {
     throw fail("checksum", `does not make the header sum to zero (sum of the first 56 bytes ${hex(sum)})`);
@@ -188,7 +188,7 @@ function listFfsFiles(cfv: Uint8Array, start: number, base: number): CfvFile[] {
   return files;
 }
 
-/** The data of the first raw file named `guid`, or a MeasureError naming it. */
+/** Returns the data of the first raw file named `guid`, or throws a MeasureError naming it. */
 export function requireRawFile(files: CfvFile[], guid: string, purpose: string): Uint8Array {
   const file = files.find((f) => f.guid === guid && f.type === FFS_TYPE_RAW);
   if (file !== undefined) return file.data;

@@ -51,8 +51,8 @@ export interface ImageDiff {
   rangeCount: number;
   ranges: DiffRange[];
   /**
-   * Which image's TD metadata mapped offsets to regions: "a" when A's could
-   * be parsed (regions only B has are added, labelled "in B"), else "b", or
+   * Image whose TD metadata mapped offsets to regions: "a" when A's could be
+   * parsed (regions only B has are added and labelled "in B"), else "b", or
    * null when neither image has valid metadata.
    */
   layoutFrom: "a" | "b" | null;
@@ -97,7 +97,7 @@ export function diffImages(
     differingBytes: runs.reduce((sum, run) => sum + run.differing, 0),
     rangeCount: ranges.length,
     ranges: ranges.slice(0, maxRanges),
-    layoutFrom: layoutA !== null ? "a" : layoutB !== null ? "b" : null,
+    layoutFrom: layoutSource(layoutA, layoutB),
     mrtd,
     servtdInfoHash,
   };
@@ -156,6 +156,12 @@ function combineLayouts(layoutA: ImageRegion[] | null, layoutB: ImageRegion[] | 
   ];
 }
 
+function layoutSource(layoutA: ImageRegion[] | null, layoutB: ImageRegion[] | null): "a" | "b" | null {
+  if (layoutA !== null) return "a";
+  if (layoutB !== null) return "b";
+  return null;
+}
+
 function splitAtRegions(run: Run, regions: ImageRegion[]): DiffRange[] {
   const cuts = new Set<number>([run.start, run.end]);
   for (const region of regions) {
@@ -195,7 +201,7 @@ function tryLayout(image: Uint8Array): ImageRegion[] | null {
   return [...metadataRegions(metadata), ...cfvRegions(image, metadata)];
 }
 
-/** The regions an image's TD metadata describes, in file order. */
+/** Lists the regions an image's TD metadata describes, in file order. */
 export function metadataRegions(metadata: TdMetadata): ImageRegion[] {
   const regions: ImageRegion[] = [
     { kind: "locator", label: metadata.layout === "td-shim" ? "td-shim metadata pointer" : "OVMF GUID table TDX metadata offset", start: metadata.locatorOffset, end: metadata.locatorOffset + 4 },

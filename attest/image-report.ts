@@ -36,14 +36,14 @@ export interface CfvFileReport {
 export interface CfvReport {
   offset: number;
   size: number;
-  /** Why the CFV is not a firmware volume, or null when it is one. */
+  /** Reason the CFV is not a firmware volume, or null when it is one. */
   error: string | null;
   fileSystemGuid: string | null;
   files: CfvFileReport[];
 }
 
 export interface MigtdRtmrReport {
-  /** v2 when the CFV holds a policy issuer chain and no root CA. */
+  /** 2 when the CFV contains a policy issuer chain and no root CA. */
   policyVersion: 1 | 2;
   rtmr: [string, string, string, string];
 }
@@ -58,7 +58,7 @@ export interface ImageReport {
   sections: SectionReport[];
   mrtd: Record<PageOrder, string>;
   cfv: CfvReport | null;
-  /** MigTD's RTMRs, when the CFV holds a MigTD policy. */
+  /** MigTD's RTMRs, when the CFV contains a MigTD policy. */
   migtdRtmrs: MigtdRtmrReport | null;
 }
 
@@ -131,12 +131,12 @@ function migtdRtmrs(files: CfvFile[]): MigtdRtmrReport | null {
   return { policyVersion: policyV2 ? 2 : 1, rtmr: rtmr as MigtdRtmrReport["rtmr"] };
 }
 
-/** Which page orders give `expected` (hex, any case); empty when none does. */
+/** Returns the page orders whose MRTD equals `expected` (hex, any case), or none. */
 export function matchingPageOrders(report: ImageReport, expected: string): PageOrder[] {
   return PAGE_ORDERS.filter((order) => report.mrtd[order] === expected.toLowerCase());
 }
 
-/** The file and GPA ranges of a section as "start-end" hex, end exclusive. */
+/** Formats a section's file and GPA ranges as "start-end" hex, end exclusive. */
 export function sectionRanges(section: SectionReport): { file: string; memory: string } {
   return {
     file: section.rawDataSize === 0 ? "-" : `${hex(section.dataOffset)}-${hex(section.dataOffset + section.rawDataSize)}`,

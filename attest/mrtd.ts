@@ -9,8 +9,8 @@ import {
 
 /**
  * Order of the measurement blocks, which depends on the VMM that built the
- * TD: "single-pass" adds each page and then extends it (Linux KVM, QEMU up
- * to 8.1, MigTD's migtd-hash); "two-pass" adds every page of a section and
+ * TD. "single-pass" adds each page and then extends it (Linux KVM, QEMU up
+ * to 8.1, MigTD's migtd-hash). "two-pass" adds every page of a section and
  * then extends them all (Intel's QEMU TDX branch 8.2.50, Ubuntu 24.04 QEMU
  * 8.2.2+tdx).
  */
@@ -131,7 +131,9 @@ class SectionView {
     this.pages = Number(section.memoryDataSize / BigInt(PAGE_SIZE));
     this.added = isAdded(section);
     this.extended = isExtended(section);
-    this.raw = Buffer.from(image.buffer, image.byteOffset + section.dataOffset, section.rawDataSize);
+    // subarray, because a section without raw data may have any DataOffset.
+    const whole = Buffer.from(image.buffer, image.byteOffset, image.length);
+    this.raw = whole.subarray(section.dataOffset, section.dataOffset + section.rawDataSize);
     this.gpaLow = Number(section.memoryAddress & 0xffffffffn);
     this.gpaHigh = Number(section.memoryAddress >> 32n);
   }
@@ -177,8 +179,8 @@ class SectionView {
 }
 
 /**
- * What one page contributes: its PAGE.ADD block, its 16 MR.EXTEND blocks
- * with data, or both (single-pass order).
+ * A page's share of the block stream: its PAGE.ADD block, its 16 MR.EXTEND
+ * blocks with data, or both (single-pass order).
  */
 type PageUnit = "add" | "extend" | "add+extend";
 
@@ -191,7 +193,7 @@ const UNIT_SIZE: Record<PageUnit, number> = {
 /**
  * Feeds the block stream to SHA-384 in large updates. Each kind of page unit
  * has its own buffer whose block headers ("MEM.PAGE.ADD", "MR.EXTEND" and
- * zero padding) are written once; per page only the GPAs and the data
+ * zero padding) are written once. Per page only the GPAs and the data
  * change, so no allocation or header copy happens per page or chunk.
  */
 class BlockStream {

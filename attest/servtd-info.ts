@@ -40,9 +40,9 @@ export const UPSTREAM_DEFAULT_SERVTD_INFO: ServtdInfo = {
  */
 export function parseServtdInfo(json: unknown, source: string): ServtdInfo {
   // The zod schema decides every rejection and words the message. A valid
-  // file, the usual case, is decoded without loading zod, whose import takes
-  // longer than hashing a whole MigTD image; a property test checks that
-  // both paths accept exactly the same inputs.
+  // file, the usual case, is decoded without loading zod, because importing
+  // zod takes longer than hashing a whole MigTD image. A property test checks
+  // that both paths accept exactly the same inputs.
   return decodeWellFormed(json) ?? parseWithSchema(json, source);
 }
 

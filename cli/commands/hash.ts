@@ -197,9 +197,9 @@ export function stringifySorted(value: unknown): string {
 }
 
 /**
- * migtd-hash output rules: without -o, lowercase hex and a newline on
- * stdout, or with --json pretty JSON and a newline; with -o, the 48 raw
- * bytes, or with --json compact JSON without a newline.
+ * Writes the hash by migtd-hash's rules. Without -o it prints lowercase hex
+ * and a newline, or with --json pretty JSON and a newline. With -o it writes
+ * the 48 raw bytes, or with --json compact JSON without a newline.
  */
 async function emitHash(hash: Buffer, key: string, output: string | undefined, json: boolean): Promise<void> {
   const hex = hash.toString("hex");

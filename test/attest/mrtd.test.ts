@@ -6,11 +6,11 @@ import { parseTdMetadata } from "../../attest/td-metadata.js";
 import { OVMF_MRTD_SINGLE_PASS, ovmfFixture } from "../helpers/fixtures.js";
 import { buildImage, expectedMrtd, type ImageSpec, type SectionSpec } from "../helpers/tdshim-image.js";
 
-// Sections that exercise every branch: MR.EXTEND with raw data ending
-// mid-chunk and a zero-filled tail, PAGE.ADD only, PAGE.AUG (skipped),
-// PAGE.AUG with MR.EXTEND (extend only), a GPA above 4 GiB whose pages
-// cross a 4 GiB boundary, and a TdInfo section loading less than its raw
-// data.
+// Sections that exercise every branch of the block stream:
+// - MR.EXTEND with raw data ending mid-chunk and a zero-filled tail;
+// - PAGE.ADD only, PAGE.AUG (skipped), PAGE.AUG with MR.EXTEND (extend only);
+// - a GPA above 4 GiB whose pages cross a 4 GiB boundary;
+// - a TdInfo section that loads less than its raw data.
 const SECTIONS: SectionSpec[] = [
   { type: 0, attributes: 1, gpa: 0xfffe0000n, memorySize: 0x3000n, dataOffset: 0x1000, rawSize: 0x1a30 },
   { type: 3, attributes: 0, gpa: 0x800000n, memorySize: 0x2000n, dataOffset: 0, rawSize: 0 },
@@ -120,4 +120,12 @@ test("computeMrtd: huge PAGE.AUG section is skipped", () => {
 
   assert.equal(mrtd.toString("hex"), expectedMrtd(bytes, [bfv], "single-pass").toString("hex"));
   assert.ok(performance.now() - started < 100);
+});
+
+test("computeMrtd: DataOffset ignored without raw data", () => {
+  // TempMem sections have RawDataSize 0, and their DataOffset means nothing.
+  const tempMem: SectionSpec = { type: 3, attributes: 0, gpa: 0x800000n, memorySize: 0x1000n, dataOffset: 0x7fff0000, rawSize: 0 };
+  const bytes = buildImage({ size: 0x4000, layout: "td-shim", sections: [tempMem], metadataOffset: 0x2000 });
+
+  assert.equal(computeMrtd(bytes, parseTdMetadata(bytes)).toString("hex"), expectedMrtd(bytes, [tempMem], "single-pass").toString("hex"));
 });

@@ -8,10 +8,10 @@ import { UPSTREAM_DEFAULT_SERVTD_INFO } from "../../attest/servtd-info.js";
 import { buildMigtdImage, POLICY_GUID, ROOT_CA_GUID } from "../helpers/tdshim-image.js";
 
 // Every input must produce a result or a typed error within a second of CPU
-// time per call: no RangeError, no runaway loop, no huge allocation. CPU
-// time rather than wall time, so other processes on the machine do not make
-// the test fail. inspectImage computes MRTD twice, so it is the slowest call
-// at the measurement limits.
+// time per call: no RangeError, no runaway loop, no huge allocation. The
+// test counts CPU time, not wall time, so other processes on the machine
+// cannot make it fail. inspectImage computes MRTD twice, so it is the
+// slowest call at the measurement limits.
 const TIME_LIMIT_MS = 1000;
 
 function cpuMilliseconds(): number {
