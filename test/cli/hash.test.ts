@@ -133,11 +133,14 @@ test("hash: bad input exits 2 with one line", () => {
   writeFileSync(badInfo, JSON.stringify({ attributes: "00", xfam: "e71a060000000000", mrconfigid: "00".repeat(48), mrowner: "00".repeat(48), mrownerconfig: "00".repeat(48) }));
   const empty = join(dir, "empty.bin");
   writeFileSync(empty, "");
+  const igvm = join(dir, "migtd.igvm");
+  writeFileSync(igvm, Buffer.concat([Buffer.from("IGVM"), Buffer.alloc(0x1000)]));
 
   const cases: [string[], RegExp][] = [
     [["hash"], /--image is required/],
     [["hash", "--image", join(dir, "missing.bin")], /cannot read image .*missing\.bin: no such file/],
     [["hash", "--image", empty], /image is 0 bytes/],
+    [["hash", "--image", igvm], /migtd\.igvm is an IGVM file; migtd-repro measures the raw TDVF image/],
     [["hash", "--image", path, "--servtd-info", badInfo], /bad\.json: field 'attributes' must be 16 hex digits \(8 bytes\), got 2/],
     [["hash", "--image", path, "--servtd-attr=-1"], /--servtd-attr "-1" is not a 64-bit number/],
     [["hash", "--image", path, "--servtd-attr", "0x10000000000000000"], /is not a 64-bit number/],
