@@ -1,4 +1,5 @@
 import { access } from "node:fs/promises";
+import { basename } from "node:path";
 import { skip, verifyAttestation, type CheckResult, type VerifyReport } from "../../attest/verify.js";
 import { parseCommandArgs } from "../args.js";
 import { EXIT } from "../exit.js";
@@ -10,6 +11,8 @@ import { UsageError } from "../usage-error.js";
 export const help = `Usage: migtd-repro verify IMAGE [--attestation FILE] [--key PUB.pem ...]
                           [--trusted-keys FILE|DIR ...] [--servtd-info FILE]
                           [--expect-servtd-info-hash HEX] [--rebuild] [--json]
+       migtd-repro verify --github OWNER/NAME --tag TAG [ASSET] [--api-url URL]
+                          [the options above but --attestation]
 
 Checks IMAGE against its signed attestations, offline, and prints one line
 per check:
@@ -43,6 +46,16 @@ Options:
   --rebuild            rebuild the attested recipe, source and builder image
                        in Docker and compare the bytes (needs a Docker engine)
   --json               print the report as JSON instead of the checklist
+  --github OWNER/NAME  download the image and its NAME.intoto.jsonl from a
+                       GitHub release into a temporary folder and verify
+                       them; ASSET names the image when the release has
+                       several. Each download is checked against the size
+                       and SHA-256 GitHub lists. A token (GITHUB_TOKEN or
+                       GH_TOKEN) is needed only for drafts and private
+                       repositories.
+  --tag TAG            with --github: the release's tag
+  --api-url URL        with --github: GitHub REST API root (default
+                       $GITHUB_API_URL, else https://api.github.com)
   -h, --help           show this help
 
 Exit status:
@@ -50,7 +63,9 @@ Exit status:
   1    a check failed
   2    invalid input or usage: a missing image or attestation file, an
        unreadable key, a bad option value
-  3    environment problem: no Docker engine for --rebuild
+  2    with --github: no such repository, release or asset
+  3    environment problem: no Docker engine for --rebuild; with --github,
+       no network, a rate limit, or a token GitHub rejects
   4    the --rebuild build failed (non-zero exit, timeout, missing output)
 `;
 
@@ -67,35 +82,114 @@ export async function run(argv: string[]): Promise<number> {
       "expect-servtd-info-hash": { type: "string" },
       rebuild: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
+      github: { type: "string" },
+      tag: { type: "string" },
+      "api-url": { type: "string" },
     },
   });
 
+  const request: VerifyRequest = {
+    keys: values.key,
+    trustedKeys: values["trusted-keys"],
+    servtdInfo: values["servtd-info"],
+    expected: parseExpectedHash(values["expect-servtd-info-hash"]),
+    rebuild: values.rebuild,
+    json: values.json,
+  };
+
+  if (values.github !== undefined) {
+    return verifyRelease(values.github, values, positionals, request);
+  }
+  if (values.tag !== undefined || values["api-url"] !== undefined) {
+    throw new UsageError("verify: --tag and --api-url go with --github OWNER/NAME");
+  }
   if (positionals.length !== 1) throw new UsageError("verify: give one IMAGE");
+
   const imagePath = positionals[0]!;
   const attestationPath = values.attestation ?? (await defaultAttestation(imagePath));
-  const expected = parseExpectedHash(values["expect-servtd-info-hash"]);
+  return verifyFiles({ imagePath, attestationPath, displayName: imagePath }, request);
+}
 
+interface VerifyRequest {
+  keys: string[];
+  trustedKeys: string[];
+  servtdInfo: string | undefined;
+  expected: string | undefined;
+  rebuild: boolean;
+  json: boolean;
+}
+
+interface VerifyTarget {
+  imagePath: string;
+  attestationPath: string;
+  /** Image name in the output: its path, or the release and asset name. */
+  displayName: string;
+}
+
+/** Downloads a release's image and attestation, then verifies them as local files. */
+async function verifyRelease(
+  repo: string,
+  values: { tag?: string; "api-url"?: string; attestation?: string },
+  positionals: string[],
+  request: VerifyRequest,
+): Promise<number> {
+  if (values.tag === undefined) {
+    throw new UsageError("verify: --github needs --tag TAG, the release's tag");
+  }
+  if (values.attestation !== undefined) {
+    throw new UsageError("verify: --attestation does not go with --github, which downloads NAME.intoto.jsonl");
+  }
+  if (positionals.length > 1) {
+    throw new UsageError("verify: with --github give at most one ASSET, the image's asset name");
+  }
+
+  // Loaded only here, so that verify without --github never loads octokit.
+  const { withDownloadedRelease, tokenFromEnv, apiUrlFromEnv } = await import(
+    "../../pipeline/publish/index.js"
+  );
+  const tag = values.tag;
+  const options = {
+    repo,
+    tag,
+    asset: positionals[0],
+    apiUrl: apiUrlFromEnv(values["api-url"]),
+    token: tokenFromEnv(),
+  };
+
+  return withDownloadedRelease(options, (files) =>
+    verifyFiles(
+      {
+        imagePath: files.image,
+        attestationPath: files.attestation,
+        displayName: `${repo}@${tag}/${basename(files.image)}`,
+      },
+      request,
+    ),
+  );
+}
+
+async function verifyFiles(target: VerifyTarget, request: VerifyRequest): Promise<number> {
   const [image, attestation, trusted, servtdInfo] = await Promise.all([
-    readInputFile(imagePath, "image"),
-    readInputFile(attestationPath, "attestation"),
-    loadTrustedKeys(values.key, values["trusted-keys"]),
-    readServtdInfo(values["servtd-info"]),
+    readInputFile(target.imagePath, "image"),
+    readInputFile(target.attestationPath, "attestation"),
+    loadTrustedKeys(request.keys, request.trustedKeys),
+    readServtdInfo(request.servtdInfo),
   ]);
 
   const report = verifyAttestation({
     image,
-    imageName: imagePath,
+    imageName: target.displayName,
     attestation: attestation.toString("utf8"),
-    attestationName: attestationPath,
+    attestationName: target.attestationPath,
     trustedKeys: trusted.keys,
     trustedKeysHint: trusted.hint,
     servtdInfo,
-    expectServtdInfoHash: expected,
+    expectServtdInfoHash: request.expected,
   });
 
-  if (values.rebuild && !report.verified) {
+  if (request.rebuild && !report.verified) {
     report.checks.push(skip("rebuild", "skipped: the attestation failed the checks above"));
-  } else if (values.rebuild) {
+  } else if (request.rebuild) {
     // Loaded only here, so that verify without --rebuild never loads the
     // Docker client.
     const { rebuildCheck } = await import("../rebuild-check.js");
@@ -104,8 +198,14 @@ export async function run(argv: string[]): Promise<number> {
     report.verified = check.status === "pass";
   }
 
+  const attestationName =
+    target.displayName === target.imagePath
+      ? target.attestationPath
+      : basename(target.attestationPath);
   process.stdout.write(
-    values.json ? formatJson(report, attestationPath) : formatChecklist(report, attestationPath),
+    request.json
+      ? formatJson(report, attestationName)
+      : formatChecklist(report, attestationName),
   );
   return report.verified ? EXIT.ok : EXIT.checkFailed;
 }
