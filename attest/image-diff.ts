@@ -1,4 +1,4 @@
-import { readCfvFiles } from "./firmware-volume.js";
+import { cfvSection, readCfvFiles } from "./firmware-volume.js";
 import { hashImage } from "./hash-image.js";
 import { computeMrtd } from "./mrtd.js";
 import { ReproError } from "./errors.js";
@@ -229,7 +229,7 @@ function cfvRegions(image: Uint8Array, metadata: TdMetadata): ImageRegion[] {
     throw error;
   }
 
-  const cfv = metadata.sections.find((s) => s.type === 1)!;
+  const cfv = cfvSection(metadata);
   const regions: ImageRegion[] = [
     { kind: "cfv-header", label: "CFV firmware volume header", start: cfv.dataOffset, end: files[0]?.offset ?? cfv.dataOffset },
   ];

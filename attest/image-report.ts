@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import { ReproError } from "./errors.js";
 import {
-  cfvSection,
   MIGTD_FILE_GUIDS,
   parseFirmwareVolumeHeader,
   readCfvFiles,
@@ -10,7 +9,13 @@ import {
 import { computeMigtdRtmrs, fileDigests } from "./hash-image.js";
 import { hex } from "./measure-error.js";
 import { computeMrtd, PAGE_ORDERS, type PageOrder } from "./mrtd.js";
-import { describeAttributes, parseTdMetadata, type MetadataLayout, type TdMetadata } from "./td-metadata.js";
+import {
+  describeAttributes,
+  parseTdMetadata,
+  SECTION_TYPE,
+  type MetadataLayout,
+  type TdMetadata,
+} from "./td-metadata.js";
 
 export interface SectionReport {
   index: number;
@@ -92,7 +97,7 @@ export function inspectImage(image: Uint8Array): ImageReport {
 }
 
 function inspectCfv(image: Uint8Array, metadata: TdMetadata): { report: CfvReport; files: CfvFile[] } | null {
-  const section = metadata.sections.find((s) => s.type === 1 && s.rawDataSize > 0);
+  const section = metadata.sections.find((s) => s.type === SECTION_TYPE.cfv && s.rawDataSize > 0);
   if (section === undefined) return null;
 
   const report: CfvReport = { offset: section.dataOffset, size: section.rawDataSize, error: null, fileSystemGuid: null, files: [] };

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { runCli, tempDir } from "../helpers/cli.js";
-import { buildMigtdImage, extend, guidBytes, ISSUER_CHAIN_GUID, POLICY_GUID, ROOT_CA_GUID } from "../helpers/tdshim-image.js";
+import { buildMigtdImage, extend, guidBytes, ISSUER_CHAIN_GUID, POLICY_GUID } from "../helpers/tdshim-image.js";
 
 const CFV_SIZE = 0x4000;
 
