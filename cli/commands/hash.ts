@@ -67,7 +67,7 @@ const OPTIONS = {
   verbose: { type: "boolean", short: "v" },
 } as const;
 
-// migtd-hash's JSON keys for the two hashes.
+// migtd-hash v0.7.1's JSON keys for the two hashes.
 const SERVTD_HASH_KEY = "servtdHash";
 const SERVTD_INFO_HASH_KEY = "servtdInfoHash";
 
@@ -141,7 +141,11 @@ function printRegisters(hashes: ImageHashes): void {
   process.stderr.write(`${lines.join("\n")}\n`);
 }
 
-/** migtd-hash writes compact JSON, keys in this order, no trailing newline. */
+/**
+ * Writes the registers as migtd-hash v0.7.1 does: compact JSON, keys in this
+ * order, lowercase hex, no trailing newline. Like migtd-hash, it writes the
+ * values after the SERVTD_ATTR mask.
+ */
 async function writeTdInfo(path: string, hashes: ImageHashes): Promise<void> {
   const tdInfo = {
     mrtd: hashes.mrtd.toString("hex"),
@@ -197,7 +201,7 @@ export function stringifySorted(value: unknown): string {
 }
 
 /**
- * Writes the hash by migtd-hash's rules. Without -o it prints lowercase hex
+ * Writes the hash by migtd-hash v0.7.1's rules. Without -o it prints lowercase hex
  * and a newline, or with --json pretty JSON and a newline. With -o it writes
  * the 48 raw bytes, or with --json compact JSON without a newline.
  */
