@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -16,8 +16,18 @@ export function runCliBinary(args: string[]) {
   return spawnSync(process.execPath, [CLI, ...args]);
 }
 
+const createdDirs: string[] = [];
+
+/** A fresh temporary folder, removed when the test process exits. */
 export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), "migtd-repro-test-"));
+  if (createdDirs.length === 0) {
+    process.on("exit", () => {
+      for (const dir of createdDirs) rmSync(dir, { recursive: true, force: true });
+    });
+  }
+  const dir = mkdtempSync(join(tmpdir(), "migtd-repro-test-"));
+  createdDirs.push(dir);
+  return dir;
 }
 
 /**
