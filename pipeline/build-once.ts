@@ -22,7 +22,10 @@ export interface BuildPlan {
   buildId: string;
   recipe: Recipe;
   imageId: string;
-  /** Normalised tar of the source tree below the source path, unpacked at "/". */
+  /**
+   * Archive for the first phase's container, unpacked at "/": the home
+   * folder, the source tree below the source path and the input files.
+   */
   sourceTar: Buffer;
   inputs: ResolvedInput[];
   /** Environment of every phase before the phase's own and the variation's. */
@@ -143,6 +146,11 @@ async function prepareContainer(
   container: Docker.Container,
   previous: Docker.Container | undefined,
 ): Promise<void> {
+  if (previous === undefined) {
+    await container.putArchive(plan.sourceTar, { path: "/" });
+    return;
+  }
+
   const { recipe } = plan;
   const owner = { uid: recipe.user.uid, gid: recipe.user.gid, mtime: plan.sourceDateEpoch };
   const folders = [...new Set([recipe.user.home, recipe.sourcePath])]
@@ -150,23 +158,24 @@ async function prepareContainer(
     .map((path): TarEntry => ({ type: "directory", name: path.slice(1), mode: 0o755 }));
   await container.putArchive(await packEntries(folders, owner), { path: "/" });
 
-  if (previous === undefined) {
-    await container.putArchive(plan.sourceTar, { path: "/" });
-  } else {
-    for (const path of [recipe.sourcePath, ...(recipe.persist ?? [])]) {
-      await carryPath(previous, container, path);
-    }
+  for (const path of [recipe.sourcePath, ...(recipe.persist ?? [])]) {
+    await carryPath(previous, container, path);
   }
 
-  const files = plan.inputs.map((input): TarEntry => ({
+  const files = inputFiles(plan.inputs);
+  if (files.length) {
+    await container.putArchive(await packEntries(files, owner), { path: "/" });
+  }
+}
+
+/** Lists input files as archive entries at their container paths (relative to "/"). */
+export function inputFiles(inputs: ResolvedInput[]): TarEntry[] {
+  return inputs.map((input) => ({
     type: "file",
     name: input.containerPath.slice(1),
     mode: 0o644,
     data: input.bytes,
   }));
-  if (files.length) {
-    await container.putArchive(await packEntries(files, owner), { path: "/" });
-  }
 }
 
 /** Copies a path from one container to the same path in another, if it exists. */

@@ -10,6 +10,7 @@ import { resolveBuilderImage, type BuilderImage } from "./builder.js";
 import {
   buildOnce,
   checkAborted,
+  inputFiles,
   removeContainer,
   type BuildOnceResult,
   type BuildPlan,
@@ -30,7 +31,7 @@ import {
 } from "./resolve-recipe.js";
 import { makeRecord, type PreparedBuild } from "./record.js";
 import { prepareSource, recipeSource, type PreparedSource, type SourceRequest } from "./source.js";
-import { packSource, type PackedSource } from "./source-tar.js";
+import { packSource, type TarEntry } from "./source-tar.js";
 import { variationFor, variedConditions } from "./variations.js";
 
 /** A build request: recipe, source, parameters and limits, as the CLI passes them. */
@@ -264,6 +265,10 @@ async function prepare(
     mtime: sourceDateEpoch,
     keepGitMetadata: "git" in recipe.source && recipe.source.keepGitMetadata === true,
     containerPath: recipe.sourcePath,
+    // One archive carries the home folder, the source and the input files,
+    // so the first container is prepared in one request.
+    before: homeFolder(recipe),
+    after: inputFiles(inputs.filter((input) => !input.fromSource)),
   });
 
   const env: Record<string, string> = {
@@ -294,6 +299,12 @@ async function prepare(
     cpus: request.cpus ?? recipe.limits.cpus,
   };
   return { loaded, unpinned, builder, source, packed, options: resolvedOptions.values, inputs, plan };
+}
+
+/** Returns the home folder's entry, unless the source path is the home folder. */
+function homeFolder(recipe: Recipe): TarEntry[] {
+  if (recipe.user.home === recipe.sourcePath || recipe.user.home === "/") return [];
+  return [{ type: "directory", name: recipe.user.home.slice(1), mode: 0o755 }];
 }
 
 /** Returns the tag the built commit is checked against, or "" for none. */

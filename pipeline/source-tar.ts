@@ -121,9 +121,10 @@ export interface PackedSource {
   sha256: string;
   files: number;
   /**
-   * The same entries below `containerPath` (relative to "/"), led by that
-   * folder's own entry, so the engine also sets the root folder's owner
-   * and time. Present when a container path is given.
+   * The archive the first build container receives at "/": `before`, then
+   * the same entries below `containerPath` led by that folder's own entry
+   * (so the engine also sets the root folder's owner and time), then
+   * `after`. Present when a container path is given.
    */
   containerTar?: Buffer;
 }
@@ -131,7 +132,12 @@ export interface PackedSource {
 /** Lists and packs a source tree with normalised owners and times. */
 export async function packSource(
   root: string,
-  normalisation: TarNormalisation & { keepGitMetadata?: boolean; containerPath?: string },
+  normalisation: TarNormalisation & {
+    keepGitMetadata?: boolean;
+    containerPath?: string;
+    before?: TarEntry[];
+    after?: TarEntry[];
+  },
 ): Promise<PackedSource> {
   const entries = await listTree(root, normalisation);
   const archive = await packEntries(entries, normalisation);
@@ -146,7 +152,12 @@ export async function packSource(
     const rootMode = (await lstat(root)).mode & 0o7777;
     const below = entries.map((entry) => ({ ...entry, name: `${prefix}/${entry.name}` }));
     packed.containerTar = await packEntries(
-      [{ type: "directory", name: prefix, mode: rootMode }, ...below],
+      [
+        ...(normalisation.before ?? []),
+        { type: "directory", name: prefix, mode: rootMode },
+        ...below,
+        ...(normalisation.after ?? []),
+      ],
       normalisation,
     );
   }
