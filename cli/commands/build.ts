@@ -115,6 +115,10 @@ export async function helpFor(argv: string[]): Promise<string> {
 }
 
 export async function run(argv: string[]): Promise<number> {
+  // The pipeline's modules (Docker client, logger) take a few hundred
+  // milliseconds to load; loading starts now, while the recipe is read.
+  const pipeline = import("../../pipeline/build.js");
+  pipeline.catch(() => {});
   const { loadRecipe } = await import("../../pipeline/recipe.js");
   const loaded = await loadRecipe(findRecipeArgument(argv));
   const flags = recipeFlags(loaded);
