@@ -4,6 +4,7 @@ import { ReproError } from "./errors.js";
 export type MeasureErrorCode =
   | "image-truncated"
   | "no-metadata"
+  | "metadata-ambiguous"
   | "locator-out-of-range"
   | "metadata-guid"
   | "metadata-descriptor"

@@ -126,7 +126,11 @@ function locateDescriptor(reader: ByteReader): LocatedDescriptor {
   const size = reader.length;
   const footerOffset = size - OVMF_TABLE_FOOTER_OFFSET_FROM_END;
   const footer = reader.slice(footerOffset, GUID_SIZE, "OVMF GUID table footer");
-  if (guidEquals(footer, OVMF_TABLE_FOOTER_GUID)) return locateInGuidTable(reader, footerOffset);
+  if (guidEquals(footer, OVMF_TABLE_FOOTER_GUID)) {
+    const located = locateInGuidTable(reader, footerOffset);
+    checkTdShimPointerAgrees(reader, located);
+    return located;
+  }
 
   const pointerOffset = size - TD_SHIM_METADATA_POINTER_OFFSET_FROM_END;
   const pointer = reader.u32(pointerOffset, "td-shim metadata pointer");
@@ -145,6 +149,27 @@ function locateDescriptor(reader: ByteReader): LocatedDescriptor {
     );
   }
   return { layout: "td-shim", locatorOffset: pointerOffset, descriptorOffset: pointer };
+}
+
+/**
+ * Rejects an image whose td-shim pointer leads to other TDX metadata than its
+ * OVMF GUID table. td-shim writes both locators; a VMM such as QEMU follows
+ * the GUID table while migtd-hash follows the pointer, so two descriptors
+ * would give the same image two MRTDs.
+ */
+function checkTdShimPointerAgrees(reader: ByteReader, located: LocatedDescriptor): void {
+  const pointerOffset = reader.length - TD_SHIM_METADATA_POINTER_OFFSET_FROM_END;
+  const pointer = reader.u32(pointerOffset, "td-shim metadata pointer");
+  if (pointer === located.descriptorOffset) return;
+  if (pointer < GUID_SIZE || pointer + DESCRIPTOR_HEADER_SIZE > reader.length) return;
+
+  const guid = reader.slice(pointer - GUID_SIZE, GUID_SIZE, "TDX metadata GUID");
+  if (!guidEquals(guid, TDX_METADATA_GUID)) return;
+
+  throw new MeasureError(
+    "metadata-ambiguous",
+    `the OVMF GUID table places the TDX metadata descriptor at ${hex(located.descriptorOffset)}, but the td-shim metadata pointer at ${hex(pointerOffset)} places another one at ${hex(pointer)}; a VMM and migtd-hash would measure different sections, so rebuild the image with one descriptor`,
+  );
 }
 
 function locateInGuidTable(reader: ByteReader, footerOffset: number): LocatedDescriptor {

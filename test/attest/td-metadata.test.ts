@@ -64,6 +64,26 @@ test("parseTdMetadata: hand-built OVMF layout", () => {
   assert.equal(metadata.sections[0]!.rawDataSize, 0x2000);
 });
 
+test("parseTdMetadata: both locators agree", () => {
+  const image = buildImage(spec("ovmf"));
+  image.writeUInt32LE(DESCRIPTOR, image.length - 0x20);
+
+  const metadata = parseTdMetadata(image);
+
+  assert.equal(metadata.layout, "ovmf-guid-table");
+  assert.equal(metadata.descriptorOffset, DESCRIPTOR);
+});
+
+test("parseTdMetadata: locators naming two descriptors", () => {
+  // A second, valid descriptor at 0x4000 that only the td-shim pointer names.
+  const image = buildImage(spec("ovmf"));
+  const second = buildImage({ ...spec("td-shim"), metadataOffset: 0x4000 });
+  second.copy(image, 0x4000, 0x4000, 0x4000 + 16 + 16 + 32 * SECTIONS.length);
+  image.writeUInt32LE(0x4010, image.length - 0x20);
+
+  rejects(image, "metadata-ambiguous", /descriptor at 0x6010, but the td-shim metadata pointer at 0x7fe0 places another one at 0x4010/);
+});
+
 test("parseTdMetadata: empty and truncated files", () => {
   rejects(Buffer.alloc(0), "image-truncated", /image is 0 bytes/);
   rejects(Buffer.alloc(0x2f), "image-truncated", /image is 47 bytes/);
