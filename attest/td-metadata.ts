@@ -153,8 +153,8 @@ function locateDescriptor(reader: ByteReader): LocatedDescriptor {
 
 /**
  * Rejects an image whose td-shim pointer leads to other TDX metadata than its
- * OVMF GUID table. td-shim writes both locators; a VMM such as QEMU follows
- * the GUID table while migtd-hash follows the pointer, so two descriptors
+ * OVMF GUID table. td-shim writes both locators. A VMM such as QEMU follows
+ * the GUID table and migtd-hash follows the pointer, so two descriptors
  * would give the same image two MRTDs.
  */
 function checkTdShimPointerAgrees(reader: ByteReader, located: LocatedDescriptor): void {
