@@ -19,7 +19,7 @@ import {
   type RecipeOverrides,
 } from "../pipeline/test-recipe.js";
 
-const CLI = packagePath("dist", "cli", "main.js");
+const CLI = packagePath("dist", "bin", "migtd-repro.js");
 const docker = new Docker();
 let image: TestImage;
 

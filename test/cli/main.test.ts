@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 import { packagePath } from "../../config/package-root.js";
 
-const CLI = packagePath("dist", "cli", "main.js");
+const CLI = packagePath("dist", "bin", "migtd-repro.js");
 
 function runCli(...args: string[]) {
   return spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8" });

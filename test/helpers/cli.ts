@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { packagePath } from "../../config/package-root.js";
 
-const CLI = packagePath("dist", "cli", "main.js");
+const CLI = packagePath("dist", "bin", "migtd-repro.js");
 
 export function runCli(args: string[], options: { cwd?: string } = {}) {
   return spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", cwd: options.cwd });
