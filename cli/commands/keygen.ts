@@ -1,4 +1,5 @@
 import { access } from "node:fs/promises";
+import { resolve } from "node:path";
 import { KEY_ALGORITHMS, generateSigningKey, type KeyAlgorithm } from "../../attest/keys.js";
 import { parseCommandArgs } from "../args.js";
 import { writeFileAtomic } from "../atomic-write.js";
@@ -22,7 +23,8 @@ Options:
 
 Exit status:
   0    the key pair was written
-  2    invalid usage, or a key file exists and --force was not given
+  2    invalid usage, a key file exists and --force was not given, or
+       --public-key names the private key's path
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -44,6 +46,11 @@ export async function run(argv: string[]): Promise<number> {
   const privatePath = positionals[0]!;
   const publicPath = values["public-key"] ?? publicKeyPath(privatePath);
   const algorithm = parseAlgorithm(values.algorithm);
+  if (resolve(privatePath) === resolve(publicPath)) {
+    throw new UsageError(
+      `keygen: --public-key ${publicPath} is the private key's path; give another file for the public key`,
+    );
+  }
 
   if (!values.force) {
     for (const path of [privatePath, publicPath]) await requireAbsent(path);

@@ -66,3 +66,13 @@ test("keygen: missing path exits 2", () => {
   assert.equal(result.status, 2);
   assert.match(result.stderr, /give one private key path/);
 });
+
+test("keygen: public key path equal to private", () => {
+  const dir = temporaryDir("keygen-");
+  const key = join(dir, "k.pem");
+  const result = runCli(["keygen", key, "--public-key", join(dir, ".", "k.pem"), "--force"]);
+
+  assert.equal(result.status, 2);
+  assert.match(result.stderr, /is the private key's path; give another file/);
+  assert.throws(() => statSync(key), { code: "ENOENT" });
+});
