@@ -38,8 +38,8 @@ export function measureFlags(
   }
   const listOption = fromOptions?.testDisableRaAndAcceptAll;
   if (listOption !== undefined) {
-    const items = String(options[listOption.option] ?? "").split(",").map((item) => item.trim());
-    testDisableRaAndAcceptAll = items.includes(listOption.item);
+    const value = String(options[listOption.option] ?? "");
+    testDisableRaAndAcceptAll = listHasItem(listOption.option, value, listOption.item);
   }
 
   return {
@@ -50,6 +50,26 @@ export function measureFlags(
       ? recipeFile(loaded, measure.servtdInfo)
       : packagePath("config", "servtd_info.json"),
   };
+}
+
+/**
+ * Tells whether a cargo feature list names `item`. cargo splits `--features`
+ * on commas and spaces, so both count here. A `package/feature` entry for
+ * the item is rejected: the package decides whether it changes what the
+ * image measures, and a wrong guess gives a wrong SERVTD_INFO_HASH.
+ */
+function listHasItem(option: string, value: string, item: string): boolean {
+  const items = value.split(/[\s,]+/).filter((entry) => entry !== "");
+
+  const prefixed = items.find((entry) => entry.endsWith(`/${item}`));
+  if (prefixed !== undefined) {
+    throw new BuildError(
+      "input-invalid",
+      `--${option} entry '${prefixed}' names ${item} of a package; give '${item}' without a package prefix`,
+    );
+  }
+
+  return items.includes(item);
 }
 
 /** Measures a built firmware image with migtd-hash's algorithm. */

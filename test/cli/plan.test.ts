@@ -189,6 +189,19 @@ describe("plan content", () => {
     assert.equal(without.measure.testDisableRaAndAcceptAll, false);
   });
 
+  test("plan: RA flag in space-separated features", async () => {
+    const planned = await planJson(["--features", "stack-guard test_disable_ra_and_accept_all"]);
+
+    assert.equal(planned.measure.testDisableRaAndAcceptAll, true);
+  });
+
+  test("plan: package-prefixed RA feature rejected", async () => {
+    const result = await plan(["--features", "migtd/test_disable_ra_and_accept_all"]);
+
+    assert.equal(result.exitCode, 2);
+    assert.match(result.stderr, /'migtd\/test_disable_ra_and_accept_all' names test_disable_ra_and_accept_all of a package/);
+  });
+
   test("plan: policy v2 sets hash option", async () => {
     const planned = await planJson(CASES["policy-v2"]!);
 
