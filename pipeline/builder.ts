@@ -17,10 +17,13 @@ export interface BuilderImage {
 }
 
 /**
- * Finds the recipe's builder image in the engine, or makes it from the
- * recipe's rootfs or Dockerfile part, and checks it against the pin. An
- * unpinned builder is looked up by tag; the caller has already decided
- * whether unpinned recipes are allowed.
+ * Returns the builder image for a recipe. A pinned image is used when the
+ * engine has it, and otherwise made from the recipe and checked against the
+ * pin. Without a pin, a recipe with a way to make the image (rootfs or
+ * Dockerfile) always makes it and uses the new ID, because an image found
+ * by tag could be anything. Only a recipe with neither a pin nor a way to
+ * make the image is looked up by tag; the caller has already decided
+ * whether such unpinned recipes are allowed.
  */
 export async function resolveBuilderImage(
   docker: Docker,
@@ -32,9 +35,15 @@ export async function resolveBuilderImage(
   const pin = builder.image;
   const reference = pin ? `${builder.tag} (${pin})` : builder.tag;
 
-  const present = pin ? await findPinned(docker, pin) : await findId(docker, builder.tag);
+  if (pin === undefined && builder.rootfs === undefined && builder.dockerfile === undefined) {
+    const tagged = await findId(docker, builder.tag);
+    if (tagged === undefined) throw imageMissing(loaded);
+    return { reference, id: tagged, pinned: false, origin: "present" };
+  }
+
+  const present = pin ? await findPinned(docker, pin) : undefined;
   if (present) {
-    return { reference, id: present, pinned: pin !== undefined, origin: "present" };
+    return { reference, id: present, pinned: true, origin: "present" };
   }
 
   if (pin) await rejectTagMismatch(docker, builder.tag, pin);
@@ -99,7 +108,12 @@ async function makeImage(
   if (builder.dockerfile) {
     return { id: await buildDockerfile(docker, loaded, log, sourceRoot), origin: "dockerfile" };
   }
-  throw new BuildError(
+  throw imageMissing(loaded);
+}
+
+function imageMissing(loaded: LoadedRecipe): BuildError {
+  const { builder } = loaded.recipe;
+  return new BuildError(
     "image-missing",
     `builder image ${builder.image ?? builder.tag} is not in the Docker engine at ${engineAddress()} ` +
       `and recipe ${loaded.path} has no "rootfs" or "dockerfile" part to make it; ` +
@@ -141,11 +155,10 @@ async function buildDockerfile(
     rm: true,
     forcerm: true,
   });
-  const events = await new Promise<Array<{ error?: string; stream?: string }>>((resolve, reject) => {
+  const events = await new Promise<BuildEvent[]>((resolve, reject) => {
     docker.modem.followProgress(
       stream,
-      (error: Error | null, output: unknown[]) =>
-        error ? reject(error) : resolve(output as Array<{ error?: string }>),
+      (error: Error | null, output: unknown[]) => (error ? reject(error) : resolve(output as BuildEvent[])),
       (event: { stream?: string }) => {
         if (event.stream?.trim()) log.info({ line: event.stream.trim() }, "image build");
       },
@@ -159,14 +172,22 @@ async function buildDockerfile(
       `building builder image from ${spec.dockerfile} failed: ${failure.error}`,
     );
   }
-  const id = await findId(docker, loaded.recipe.builder.tag);
+  // The ID comes from the engine's report, because the tag could move meanwhile.
+  const id = events.map((event) => event.aux?.ID).find((value) => value !== undefined);
   if (id === undefined) {
     throw new BuildError(
       "image-build-failed",
-      `builder image build reported success but tag '${loaded.recipe.builder.tag}' is missing`,
+      `building builder image from ${spec.dockerfile} reported success but gave no image ID`,
     );
   }
   return id;
+}
+
+/** One event of the engine's image build stream. */
+interface BuildEvent {
+  error?: string;
+  stream?: string;
+  aux?: { ID?: string };
 }
 
 type DockerfileSpec = NonNullable<LoadedRecipe["recipe"]["builder"]["dockerfile"]>;

@@ -107,6 +107,8 @@ export function recipeFile(loaded: LoadedRecipe, relative: string): string {
  * image ID or digest, or by a Debian rootfs recipe (exact package versions,
  * checked while it is made). A Dockerfile pins it when its base images are
  * all named by digest and its downloads are checked against a checksum lock.
+ * Without an ID or digest, resolveBuilderImage makes the image from the
+ * recipe on every build, so an image found by tag is never used.
  * Git sources are always pinned because the schema requires a full commit.
  */
 export async function unpinnedParts(loaded: LoadedRecipe): Promise<string[]> {

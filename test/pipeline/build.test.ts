@@ -328,3 +328,27 @@ test("runBuild: Dockerfile builder with source files", async () => {
     await docker.getImage(tag).remove().catch(() => {});
   }
 });
+
+test("runBuild: Dockerfile builder ignores tampered tag", async () => {
+  const tag = `migtd-repro-test/tampered:${randomBytes(4).toString("hex")}`;
+  const recipe = await ovmfRecipe("test ! -e /tampered", {
+    builder: { image: undefined, tag, dockerfile: { dockerfile: "context/Dockerfile", context: "context", buildArgs: {} } },
+  });
+  await mkdir(join(recipe.dir, "context"));
+  await writeFile(join(recipe.dir, "context", "Dockerfile"), `FROM ${image.tag}\nENV RECIPE=1\n`);
+  // The tag already names another image made from the same base.
+  await execa("docker", ["build", "-q", "-t", tag, "-"], { input: `FROM ${image.tag}\nRUN touch /tampered\n` });
+  const tampered = (await docker.getImage(tag).inspect()).Id;
+
+  try {
+    const result = await runBuild({ recipe: recipe.path, out: recipe.outDir, rebuilds: 1, allowUnpinned: true });
+
+    assert.equal(result.record.builder.origin, "dockerfile");
+    assert.notEqual(result.record.builder.id, tampered);
+    const made = await docker.getImage(result.record.builder.id).inspect();
+    assert.ok(made.Config.Env.includes("RECIPE=1"), "the recorded image is not the recipe's");
+  } finally {
+    await docker.getImage(tag).remove().catch(() => {});
+    await docker.getImage(tampered).remove().catch(() => {});
+  }
+});
