@@ -57,7 +57,7 @@ function formatText(diff: ImageDiff, pathA: string, pathB: string): string {
   if (diff.identical) return `${[...lines, "Identical."].join("\n")}\n`;
 
   lines.push(
-    `${diff.differingBytes} bytes differ in ${diff.rangeCount} ranges (regions from image ${diff.layoutFrom!.toUpperCase()}'s TD metadata)`,
+    `${countOf(diff.differingBytes, "byte")} ${diff.differingBytes === 1 ? "differs" : "differ"} in ${countOf(diff.rangeCount, "range")} (regions from image ${diff.layoutFrom!.toUpperCase()}'s TD metadata)`,
     formatComparison("MRTD", diff.mrtd),
     formatComparison("SERVTD_INFO_HASH", diff.servtdInfoHash),
     "",
@@ -77,7 +77,7 @@ function formatComparison(name: string, comparison: MeasurementComparison): stri
 }
 
 function formatRange(range: DiffRange): string {
-  const span = `${hex(range.start)}-${hex(range.end)} (${range.end - range.start} bytes)`;
+  const span = `${hex(range.start)}-${hex(range.end)} (${countOf(range.end - range.start, "byte")})`;
   const only = range.onlyIn === undefined ? "" : ` only in ${range.onlyIn.toUpperCase()}`;
   const where = range.locations.length === 0
     ? "outside every section"
@@ -88,4 +88,9 @@ function formatRange(range: DiffRange): string {
         })
         .join("; ");
   return `${span}${only}: ${where}`;
+}
+
+/** Formats a count with its noun, "1 byte" or "2 bytes". */
+function countOf(count: number, noun: string): string {
+  return `${count} ${count === 1 ? noun : `${noun}s`}`;
 }

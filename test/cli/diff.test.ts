@@ -30,11 +30,11 @@ test("diff: policy change is explained", () => {
   const result = runCli(["diff", write(dir, "a.bin", '{"x":1}'), write(dir, "b.bin", '{"x":2}')]);
 
   assert.equal(result.status, 1);
-  assert.match(result.stdout, /^1 bytes differ in 1 ranges/m);
+  assert.match(result.stdout, /^1 byte differs in 1 range /m);
   assert.match(result.stdout, /^MRTD: same \([0-9a-f]{96}\)$/m);
   assert.match(result.stdout, /^SERVTD_INFO_HASH: differs$/m);
   // Policy data starts at 0x48 + 24 = 0x60; the digit is its sixth byte.
-  assert.match(result.stdout, /^0x65-0x66 \(1 bytes\): TDVF section 0 \(CFV\) \+0x65, GPA 0xff000065; CFV file 0be92dc3-6221-4c98-87c1-8eeffd70de5a \(MigTD migration policy\) data \+0x5$/m);
+  assert.match(result.stdout, /^0x65-0x66 \(1 byte\): TDVF section 0 \(CFV\) \+0x65, GPA 0xff000065; CFV file 0be92dc3-6221-4c98-87c1-8eeffd70de5a \(MigTD migration policy\) data \+0x5$/m);
 });
 
 test("diff: --json report", () => {
