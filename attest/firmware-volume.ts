@@ -196,7 +196,7 @@ export function requireRawFile(files: CfvFile[], guid: string, purpose: string):
   const found = files.length === 0 ? "no files" : files.map((f) => f.guid).join(", ");
   throw new MeasureError(
     "cfv-file-missing",
-    `CFV has no raw file ${guid} (${purpose}); it holds ${found}. Enroll it with 'migtd-repro enroll', or check the --policy-v2 and --test-disable-ra-and-accept-all options match the build`,
+    `CFV has no raw file ${guid} (${purpose}); it holds ${found} (the file list ends at the first file header that does not fit or whose checksum is wrong). Enroll it with 'migtd-repro enroll', or check the --policy-v2 and --test-disable-ra-and-accept-all options match the build`,
   );
 }
 

@@ -79,7 +79,7 @@ export function parseWithSchema(json: unknown, source: string): ServtdInfo {
     return z
       .string({ error: `must be a string of ${size * 2} hex digits (${size} bytes)` })
       .length(size * 2, { error: (issue) => `must be ${size * 2} hex digits (${size} bytes), got ${String(issue.input).length}` })
-      .regex(HEX, { error: `must contain only hex digits 0-9 and a-f (${size} bytes)` })
+      .regex(HEX, { error: `must contain only hex digits 0-9, a-f or A-F (${size} bytes)` })
       .transform((text) => Buffer.from(text, "hex"));
   };
 
