@@ -16,6 +16,7 @@ import {
   type BuildPlan,
 } from "./build-once.js";
 import { phaseCommands, resolveOutputs } from "./commands.js";
+import { BUILD_LABEL } from "./container.js";
 import { connectEngine } from "./engine.js";
 import { BuildError } from "./errors.js";
 import { loadMeasurement, measureFlags, measureImage } from "./measure.js";
@@ -81,6 +82,41 @@ export interface BuildResult {
   difference?: { diff: ImageDiff; keptDir: string; imageA: string; imageB: string };
 }
 
+/** Returns a new random build ID, the value of the containers' build label. */
+export function newBuildId(): string {
+  return randomBytes(6).toString("hex");
+}
+
+/**
+ * Force-removes every container with the build's label, for a second
+ * interrupt that exits before the pipeline's own cleanup. It lists twice,
+ * so that a container whose creation was in flight is also removed. It
+ * gives up after `timeoutMs` and returns the number of containers removed.
+ */
+export async function removeBuildContainers(buildId: string, timeoutMs: number): Promise<number> {
+  const docker = await connectEngine();
+  let removed = 0;
+  const sweep = async () => {
+    for (let pass = 0; pass < 2; pass++) {
+      const found = await docker.listContainers({ all: true, filters: { label: [`${BUILD_LABEL}=${buildId}`] } });
+      await Promise.all(
+        found.map(async (info) => {
+          const gone = await docker
+            .getContainer(info.Id)
+            .remove({ force: true, v: true })
+            .then(() => true, () => false);
+          if (gone) removed++;
+        }),
+      );
+    }
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+  await Promise.race([sweep().catch(() => {}), timeout]);
+  clearTimeout(timer);
+  return removed;
+}
+
 /**
  * Builds a guest firmware in its builder image, `rebuilds` times with
  * varied conditions, checks that the outputs are identical, measures the
@@ -89,7 +125,7 @@ export interface BuildResult {
  * written to the output folder, and every container is removed.
  */
 export async function runBuild(request: BuildRequest): Promise<BuildResult> {
-  const buildId = request.buildId ?? randomBytes(6).toString("hex");
+  const buildId = request.buildId ?? newBuildId();
   const logDir = request.logDir ?? join(tmpdir(), "migtd-repro", "logs");
   await mkdir(logDir, { recursive: true });
   const logPath = join(logDir, `${buildId}.log`);

@@ -278,26 +278,40 @@ async function prepareBuilder(loaded: LoadedRecipe, request: BuildRequest): Prom
   return EXIT.ok;
 }
 
+/** Longest wait, in milliseconds, for removing containers after a second signal. */
+const SECOND_SIGNAL_WAIT_MS = 10_000;
+
 /**
  * Runs the build with SIGINT and SIGTERM turned into an abort, so the
  * pipeline removes its containers before the process exits with 130. A
- * second signal exits at once.
+ * second signal force-removes the build's containers, waiting at most
+ * SECOND_SIGNAL_WAIT_MS, and exits.
  */
 async function build(request: BuildRequest, json: boolean, keyPaths: string[]): Promise<number> {
   const signing = keyPaths.length ? await import("../attestation-files.js") : undefined;
   const keys = signing ? await signing.loadSigningKeys(keyPaths) : [];
-  const { runBuild } = await import("../../pipeline/build.js");
+  const { runBuild, newBuildId, removeBuildContainers } = await import("../../pipeline/build.js");
+  const buildId = request.buildId ?? newBuildId();
   const controller = new AbortController();
+  let exiting = false;
   const onSignal = () => {
-    if (controller.signal.aborted) process.exit(EXIT.interrupted);
-    controller.abort();
+    if (!controller.signal.aborted) {
+      controller.abort();
+      return;
+    }
+    if (exiting) return;
+    exiting = true;
+    void removeBuildContainers(buildId, SECOND_SIGNAL_WAIT_MS).then((removed) => {
+      process.stderr.write(`migtd-repro: second signal: force-removed ${removed} container(s) of build ${buildId} and exiting\n`);
+      process.exit(EXIT.interrupted);
+    });
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
 
   let result: BuildResult;
   try {
-    result = await runBuild({ ...request, signal: controller.signal });
+    result = await runBuild({ ...request, buildId, signal: controller.signal });
   } catch (error) {
     if (controller.signal.aborted) {
       process.stderr.write("migtd-repro: build interrupted; its containers were removed and --out is unchanged\n");

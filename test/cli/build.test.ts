@@ -159,29 +159,47 @@ test("build cli: unreproducible build exits 1", async () => {
   assert.equal(existsSync(recipe.outDir), false);
 });
 
+/** Starts a build whose command sleeps, and waits until its container runs. */
+async function startSleepingBuild() {
+  const recipe = await recipeWith("echo started; sleep 60");
+  const child = spawn(process.execPath, [CLI, "build", "--recipe", recipe.path, "--out", recipe.outDir, "--rebuilds", "1"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const output = { stderr: "" };
+  child.stderr.on("data", (chunk: Buffer) => (output.stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+
+  const deadline = Date.now() + 20_000;
+  while ((await docker.listContainers({ filters: { label: [`org.migtd-repro.recipe=${recipe.name}`], status: ["running"] } })).length === 0) {
+    assert.ok(Date.now() < deadline, "the build container never started");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { recipe, child, output, exited };
+}
+
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   test(`build cli: ${signal} exits 130, cleans up`, async () => {
-    const recipe = await recipeWith("echo started; sleep 60");
-    const child = spawn(process.execPath, [CLI, "build", "--recipe", recipe.path, "--out", recipe.outDir, "--rebuilds", "1"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stderr = "";
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-
-    const deadline = Date.now() + 20_000;
-    while ((await docker.listContainers({ filters: { label: [`org.migtd-repro.recipe=${recipe.name}`], status: ["running"] } })).length === 0) {
-      assert.ok(Date.now() < deadline, "the build container never started");
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    const { recipe, child, output, exited } = await startSleepingBuild();
     child.kill(signal);
 
-    assert.equal(await exited, 130, stderr);
-    assert.match(stderr, /interrupted/);
+    assert.equal(await exited, 130, output.stderr);
+    assert.match(output.stderr, /interrupted/);
     assert.deepEqual(await containersOf(recipe.name), []);
     assert.equal(existsSync(recipe.outDir), false);
   });
 }
+
+test("build cli: second SIGINT removes containers", async () => {
+  const { recipe, child, output, exited } = await startSleepingBuild();
+  child.kill("SIGINT");
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  child.kill("SIGINT");
+
+  assert.equal(await exited, 130, output.stderr);
+  assert.match(output.stderr, /second signal: force-removed \d+ container/);
+  assert.deepEqual(await containersOf(recipe.name), []);
+  assert.equal(existsSync(recipe.outDir), false);
+});
 
 test("build cli: --sign writes attestations", async () => {
   const recipe = await recipeWith("true");
