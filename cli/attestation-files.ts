@@ -9,7 +9,7 @@ import { tdMeasurementPredicate } from "../attest/predicates.js";
 import { measurementDifferences, remeasure } from "../attest/remeasure.js";
 import { attestationStatements, signStatements } from "../attest/sign.js";
 import { writeFileAtomic } from "./atomic-write.js";
-import { readInputFile } from "./io.js";
+import { MAX_TEXT_FILE_SIZE, readInputFile } from "./io.js";
 import { sideFiles } from "./output-names.js";
 import { configDir } from "./trusted-keys.js";
 import { UsageError } from "./usage-error.js";
@@ -95,7 +95,7 @@ export async function loadSigningKeys(
 
   return Promise.all(
     paths.map(async (path) =>
-      parsePrivateKey((await readInputFile(path, "signing key")).toString("utf8"), path),
+      parsePrivateKey((await readInputFile(path, "signing key", MAX_TEXT_FILE_SIZE)).toString("utf8"), path),
     ),
   );
 }

@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from "node:fs";
 import { ReproError } from "../attest/errors.js";
 
 export type InputFileErrorCode = "input-file";
@@ -18,34 +18,63 @@ export class InputFileError extends ReproError<InputFileErrorCode> {
  */
 export const MAX_IMAGE_FILE_SIZE = 1024 * 1024 * 1024;
 
+/**
+ * Limit for JSON and text inputs: build records, servtd_info files, TCB
+ * mappings, attestations and keys, which are usually a few KiB.
+ */
+export const MAX_TEXT_FILE_SIZE = 16 * 1024 * 1024;
+
 // Input files are read synchronously: a command reads a few files before it
 // can do anything else, and the thread-pool round trips of fs/promises cost
 // more than the read of a 16 MiB image.
 
 /**
- * Reads a whole file into one buffer, rejecting one larger than maxBytes
- * before reading it.
+ * Reads a whole regular file into one buffer, rejecting one larger than
+ * maxBytes before reading it. Devices, FIFOs and folders are rejected: their
+ * size is unknown, so /dev/zero would fill memory and a FIFO could block.
  */
 export function readInputFile(path: string, description: string, maxBytes = MAX_IMAGE_FILE_SIZE): Buffer {
   let fd: number;
   try {
-    fd = openSync(path, "r");
+    // O_NONBLOCK so that opening a FIFO with no writer returns at once; it
+    // does not change reads from a regular file.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
     throw new InputFileError(`cannot read ${description} ${path}: ${systemMessage(error)}`);
   }
 
   try {
-    const { size } = fstatSync(fd);
-    if (size > maxBytes) {
-      throw new InputFileError(`${description} ${path} is ${size} bytes, larger than the ${maxBytes}-byte limit`);
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) {
+      throw new InputFileError(`${description} ${path} is ${fileType(stats)}, not a regular file; give a file`);
     }
-    return readWhole(fd, size);
+    if (stats.size > maxBytes) {
+      throw new InputFileError(
+        `${description} ${path} is ${stats.size} bytes, larger than the limit of ${formatLimit(maxBytes)}`,
+      );
+    }
+    return readWhole(fd, stats.size);
   } catch (error) {
     if (error instanceof InputFileError) throw error;
     throw new InputFileError(`cannot read ${description} ${path}: ${systemMessage(error)}`);
   } finally {
     closeSync(fd);
   }
+}
+
+function fileType(stats: Stats): string {
+  if (stats.isDirectory()) return "a folder";
+  if (stats.isFIFO()) return "a FIFO";
+  if (stats.isCharacterDevice()) return "a character device";
+  if (stats.isBlockDevice()) return "a block device";
+  if (stats.isSocket()) return "a socket";
+  return "not a file";
+}
+
+/** Formats a byte limit as "16 MiB" when it is whole MiB, else as "N bytes". */
+function formatLimit(bytes: number): string {
+  const mebibyte = 1024 * 1024;
+  return bytes % mebibyte === 0 ? `${bytes / mebibyte} MiB` : `${bytes} bytes`;
 }
 
 /** Reads `size` bytes into one buffer; readFileSync would first read into chunks it then joins. */
@@ -60,15 +89,9 @@ function readWhole(fd: number, size: number): Buffer {
   return buffer.subarray(0, filled);
 }
 
-/** Reads and parses a JSON file, naming the file in every error. */
+/** Reads and parses a JSON file of at most MAX_TEXT_FILE_SIZE bytes, naming the file in every error. */
 export function readJsonFile(path: string, description: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    throw new InputFileError(`cannot read ${description} ${path}: ${systemMessage(error)}`);
-  }
-
+  const text = readInputFile(path, description, MAX_TEXT_FILE_SIZE).toString("utf8");
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {

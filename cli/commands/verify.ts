@@ -3,7 +3,7 @@ import { basename } from "node:path";
 import { skip, verifyAttestation, type CheckResult, type VerifyReport } from "../../attest/verify.js";
 import { parseCommandArgs } from "../args.js";
 import { EXIT } from "../exit.js";
-import { readInputFile, readJsonFile } from "../io.js";
+import { MAX_TEXT_FILE_SIZE, readInputFile, readJsonFile } from "../io.js";
 import { sideFiles } from "../output-names.js";
 import { defaultTrustedKeysDir, loadTrustedKeys } from "../trusted-keys.js";
 import { UsageError } from "../usage-error.js";
@@ -171,7 +171,7 @@ async function verifyRelease(
 async function verifyFiles(target: VerifyTarget, request: VerifyRequest): Promise<number> {
   const [image, attestation, trusted, servtdInfo] = await Promise.all([
     readInputFile(target.imagePath, "image"),
-    readInputFile(target.attestationPath, "attestation"),
+    readInputFile(target.attestationPath, "attestation", MAX_TEXT_FILE_SIZE),
     loadTrustedKeys(request.keys, request.trustedKeys),
     readServtdInfo(request.servtdInfo),
   ]);
