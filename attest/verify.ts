@@ -28,6 +28,7 @@ export type CheckCode =
   | "statements"
   | "subject"
   | "measurements"
+  | "provenance"
   | "reproducibility"
   | "servtd-info"
   | "expected-servtd-info-hash"
@@ -83,11 +84,12 @@ const REQUIRED: readonly CheckCode[] = [
   "statements",
   "subject",
   "measurements",
+  "provenance",
 ];
 
 /**
  * Verifies an image against its attestation: envelopes, signatures,
- * statements, subject digests, recomputed measurements and the optional
+ * statements, subject digests, recomputed measurements, provenance and the optional
  * expectations.
  */
 export function verifyAttestation(input: VerifyInput): VerifyReport {
@@ -108,6 +110,7 @@ export function verifyAttestation(input: VerifyInput): VerifyReport {
     statements.check,
     checkSubjects(known.statements, image),
     measurements.check,
+    checkProvenance(known),
     checkReproducibility(known.reproducibility),
     checkServtdInfo(input, known.measurements),
     checkExpectedHash(input, measurements.value),
@@ -332,6 +335,24 @@ function checkMeasurements(
       ? pass("measurements", `${summary} recomputed from the image match; SERVTD_INFO_HASH ${first.servtdInfoHash}`)
       : fail("measurements", `${summary} recomputed from the image do not match the attestation`, details);
   return { check, value: details.length === 0 ? servtdInfoHash : undefined };
+}
+
+/**
+ * At least one SLSA Provenance v1 statement says who built the image and
+ * how. That its subject is this image is the subject check's finding.
+ */
+function checkProvenance(known: KnownStatements): CheckResult {
+  if (known.statements.length === 0) return skip("provenance", "skipped: no trusted statement to read");
+  if (known.provenance.length === 0) {
+    return fail(
+      "provenance",
+      `no trusted statement with predicate type ${SLSA_PROVENANCE_PREDICATE}, so nothing says who built the image or how`,
+      [],
+    );
+  }
+
+  const builders = [...new Set(known.provenance.map(({ builderId }) => builderId))];
+  return pass("provenance", `SLSA Provenance v1 by ${builders.join(", ")}`);
 }
 
 /**

@@ -25,7 +25,10 @@ per check:
   measurements     MRTD, RTMR0-3, SERVTD_INFO_HASH and SERVTD_HASH
                    recomputed from IMAGE with the attested parameters equal
                    the attested values
-  reproducibility  repeated builds, when attested, gave these bytes
+  provenance       a SLSA Provenance v1 statement says who built the image,
+                   from which source and recipe, in which builder image
+  reproducibility  repeated builds, when attested, gave these bytes; a
+                   skip line when the build was not repeated
   servtd-info      with --servtd-info: the attested manifest equals FILE
   expected-servtd-info-hash
                    with --expect-servtd-info-hash: SERVTD_INFO_HASH equals HEX

@@ -60,6 +60,7 @@ test("verify: signed attestation passes every check", async () => {
       ["statements", "pass"],
       ["subject", "pass"],
       ["measurements", "pass"],
+      ["provenance", "pass"],
       ["reproducibility", "pass"],
       ["servtd-info", "skip"],
       ["expected-servtd-info-hash", "skip"],
@@ -250,4 +251,17 @@ test("verify: reproducibility of other bytes fails", async () => {
 
   assert.equal(report.verified, false);
   assert.deepEqual(check.details, [`release.bin.intoto.jsonl line 3: build 2 gave sha384 ${other}, not the subject's`]);
+});
+
+test("verify: missing provenance statement fails", async () => {
+  const withoutProvenance = `${GOOD.split("\n").slice(1).join("\n")}`;
+  const { report, check } = await checkOf(input(withoutProvenance), "provenance");
+
+  assert.equal(report.verified, false);
+  assert.equal(check.status, "fail");
+  assert.equal(
+    check.summary,
+    "no trusted statement with predicate type https://slsa.dev/provenance/v1, so nothing says who built the image or how",
+  );
+  assert.equal(report.checks.find((c) => c.code === "measurements")!.status, "pass");
 });

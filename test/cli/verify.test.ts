@@ -72,7 +72,7 @@ test("verify: JSON report", () => {
   const bad = runCli(["verify", folder.image, "--key", otherKey, "--json"]);
 
   assert.equal(good.status, "verified");
-  assert.equal(good.checks.length, 8);
+  assert.equal(good.checks.length, 9);
   assert.equal(good.provenance[0].builderId, "https://github.com/migtd-repro/migtd-repro/builders/local/v1");
   assert.equal(bad.status, 1);
   assert.equal(JSON.parse(bad.stdout).status, "failed");
@@ -153,4 +153,34 @@ test("verify: usage errors exit 2", () => {
   assert.equal(noImage.status, 2);
   assert.equal(unknown.status, 2);
   assert.match(badHash.stderr, /--expect-servtd-info-hash 'abc' is not 96 hex digits/);
+});
+
+/** Copies the signed image with only the given lines (1-based) of its attestation. */
+function keepLines(numbers: number[]): string {
+  const dir = temporaryDir("verify-lines-");
+  const image = join(dir, "release.bin");
+  copyFileSync(folder.image, image);
+  const lines = readFileSync(join(folder.dir, "release.intoto.jsonl"), "utf8").split("\n");
+  writeFileSync(join(dir, "release.intoto.jsonl"), numbers.map((number) => `${lines[number - 1]}\n`).join(""));
+  return image;
+}
+
+test("verify: no provenance statement exits 1", () => {
+  const image = keepLines([2, 3]);
+  const result = runCli(["verify", image, "--key", folder.publicKey]);
+
+  assert.equal(result.status, 1, result.stdout);
+  assert.match(result.stdout, /^  FAIL  provenance +no trusted statement with predicate type https:\/\/slsa.dev\/provenance\/v1, so nothing says who built the image or how$/m);
+  assert.doesNotMatch(result.stdout, /^verified:/m);
+  assert.doesNotMatch(result.stdout, /built by/);
+});
+
+test("verify: no reproducibility statement skipped", () => {
+  const image = keepLines([1, 2]);
+  const result = runCli(["verify", image, "--key", folder.publicKey]);
+
+  assert.equal(result.status, 0, result.stdout);
+  assert.match(result.stdout, /^  ok    provenance +SLSA Provenance v1 by https:\/\/github.com\/migtd-repro\/migtd-repro\/builders\/local\/v1$/m);
+  assert.match(result.stdout, /^  skip  reproducibility +not attested/m);
+  assert.match(result.stdout, new RegExp(`^verified: ${image}$`, "m"));
 });
