@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, rm, writeFile, copyFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
@@ -77,6 +78,8 @@ export interface BuildResult {
   record: BuildRecord;
   /** Files written to the output folder (absolute paths); none when not reproducible. */
   written: string[];
+  /** Attestation and checksum files of an earlier build that this build removed (absolute paths). */
+  removedStale: string[];
   logPath: string;
   /** When not reproducible: the image comparison and where both builds' outputs are kept. */
   difference?: { diff: ImageDiff; keptDir: string; imageA: string; imageB: string };
@@ -222,12 +225,12 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
     if (!identical) {
       const difference = await keepDifference(staging, out, buildId, builds, image.name);
       log.warn({ keptDir: difference.keptDir }, "builds differ");
-      return { buildId, reproducible: false, record, written: [], logPath, difference };
+      return { buildId, reproducible: false, record, written: [], removedStale: [], logPath, difference };
     }
 
     log.info({ servtdInfoHash: measured.servtdInfoHash }, "build finished");
-    const written = await publishOutputs(staging, out, image.name, baseline, record, logPath);
-    return { buildId, reproducible: true, record, written, logPath };
+    const { written, removedStale } = await publishOutputs(staging, out, image.name, baseline, record, logPath);
+    return { buildId, reproducible: true, record, written, removedStale, logPath };
   } catch (error) {
     log.error({ err: error }, "build failed");
     throw error;
@@ -374,7 +377,16 @@ async function keepDifference(
   return { diff, keptDir, imageA, imageB };
 }
 
-/** Writes the record, hash and log beside the outputs and renames them into `out`. */
+/** Files that `build --sign` writes beside the image, stale once the image is replaced. */
+function signedFiles(stem: string): string[] {
+  return [`${stem}.intoto.jsonl`, "SHA256SUMS", "SHA384SUMS"];
+}
+
+/**
+ * Writes the record, hash and log beside the outputs and renames them into
+ * `out`. An earlier build's attestation and checksum files beside the image
+ * no longer match it, so they are removed first, unless this build made them.
+ */
 async function publishOutputs(
   staging: string,
   out: string,
@@ -382,7 +394,7 @@ async function publishOutputs(
   baseline: BuildOnceResult,
   record: BuildRecord,
   logPath: string,
-): Promise<string[]> {
+): Promise<{ written: string[]; removedStale: string[] }> {
   const folder = join(staging, "build-1");
   const stem = imageStem(imageName);
   const extra = {
@@ -396,13 +408,22 @@ async function publishOutputs(
 
   const names = [...baseline.files.map((file) => file.name), extra.hash, extra.record, extra.log];
   await mkdir(out, { recursive: true });
+  const imageFolder = dirname(join(out, imageName));
+  const removedStale: string[] = [];
+  for (const name of signedFiles(stem)) {
+    const path = join(imageFolder, name);
+    if (names.some((written) => join(out, written) === path) || !existsSync(path)) continue;
+    await rm(path, { force: true });
+    removedStale.push(path);
+  }
+
   const written: string[] = [];
   for (const name of names) {
     await mkdir(dirname(join(out, name)), { recursive: true });
     await rename(join(folder, name), join(out, name));
     written.push(join(out, name));
   }
-  return written;
+  return { written, removedStale };
 }
 
 /** Strips the image file name's extension: `migtd.bin` gives `migtd`. */

@@ -336,6 +336,11 @@ async function build(request: BuildRequest, json: boolean, keyPaths: string[]): 
     printSummary(result);
     if (signed) {
       process.stdout.write(`signed      ${[signed.attestationPath, ...signed.checksumPaths].join("\n            ")}\n`);
+    } else if (result.removedStale.length) {
+      process.stdout.write(
+        `removed     ${result.removedStale.join("\n            ")}\n` +
+          "            (an earlier build's attestation and checksums, stale for the new image; use --sign to make new ones)\n",
+      );
     }
   }
   return result.reproducible ? EXIT.ok : EXIT.checkFailed;
@@ -356,6 +361,7 @@ function jsonResult(result: BuildResult): unknown {
     buildId: result.buildId,
     reproducible: result.reproducible,
     written: result.written,
+    removedStale: result.removedStale,
     logPath: result.logPath,
     record: result.record,
     ...(result.difference

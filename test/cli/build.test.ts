@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { copyFile, readdir, readFile } from "node:fs/promises";
+import { copyFile, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import Docker from "dockerode";
@@ -217,6 +217,23 @@ test("build cli: --sign writes attestations", async () => {
   for (const line of envelopes) {
     assert.equal((JSON.parse(line) as { payloadType: string }).payloadType, "application/vnd.in-toto+json");
   }
+});
+
+test("build cli: rebuild removes stale attestations", async () => {
+  const recipe = await recipeWith("true");
+  const stale = ["ovmf.intoto.jsonl", "SHA256SUMS", "SHA384SUMS"];
+  await mkdir(recipe.outDir);
+  for (const name of [...stale, "notes.txt"]) await writeFile(join(recipe.outDir, name), "from an earlier build\n");
+  const result = await runCli(["build", "--recipe", recipe.path, "--out", recipe.outDir, "--rebuilds", "1"]);
+
+  assert.equal(result.exitCode, 0, result.stderr);
+  const files = await readdir(recipe.outDir);
+  for (const name of stale) {
+    assert.ok(!files.includes(name), `stale ${name} was left`);
+    assert.ok(result.stdout.includes(join(recipe.outDir, name)), result.stdout);
+  }
+  assert.ok(files.includes("ovmf.bin"));
+  assert.ok(files.includes("notes.txt"), "an unrelated file was removed");
 });
 
 test("build cli: bad signing key fails early", async () => {
