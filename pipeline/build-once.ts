@@ -86,7 +86,7 @@ export async function buildOnce(
     control.onPhase(phase.name);
     const command = plan.commands[index]!;
     const spec = phaseSpec(plan, { ...phase, command }, variation);
-    const container = await docker.createContainer(containerOptions(spec));
+    const container = await createContainer(docker, spec);
     control.containers.add(container);
     control.log.info({ phase: phase.name, container: container.id, hostname: variation.hostname }, "container created");
 
@@ -205,6 +205,25 @@ export async function removeContainer(
   }
   control.containers.delete(container);
   control.log.info({ container: container.id }, "container removed");
+}
+
+/**
+ * Creates a phase's container. The engine returns status 400 for a limit
+ * it rejects (such as a memory limit below 6 MiB), which becomes a build
+ * error with the engine's message.
+ */
+async function createContainer(docker: Docker, spec: PhaseContainerSpec): Promise<Docker.Container> {
+  try {
+    return await docker.createContainer(containerOptions(spec));
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode !== 400) throw error;
+    const reason = (error as { json?: { message?: string } }).json?.message ?? (error as Error).message;
+    throw new BuildError(
+      "container-rejected",
+      `the Docker engine rejected the container of phase '${spec.phase.name}': ${reason}; check --memory and --cpus`,
+      { cause: error },
+    );
+  }
 }
 
 /** Raises the interrupted error once the build's signal has aborted. */

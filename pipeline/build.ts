@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rename, rm, writeFile, copyFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, stat, writeFile, copyFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import type Docker from "dockerode";
@@ -104,11 +104,11 @@ export async function removeBuildContainers(buildId: string, timeoutMs: number):
       const found = await docker.listContainers({ all: true, filters: { label: [`${BUILD_LABEL}=${buildId}`] } });
       await Promise.all(
         found.map(async (info) => {
-          const gone = await docker
+          const deleted = await docker
             .getContainer(info.Id)
             .remove({ force: true, v: true })
             .then(() => true, () => false);
-          if (gone) removed++;
+          if (deleted) removed++;
         }),
       );
     }
@@ -157,6 +157,8 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
   let docker: Docker | undefined;
 
   log.info({ request: { ...request, terminal: undefined, signal: undefined } }, "build started");
+  // Before the try block, whose cleanup cannot remove a staging folder below a file.
+  await checkOutFolder(out);
   try {
     const loaded = applyOverrides(await loadRecipe(request.recipe), recipeOverrides(request));
     const unpinned = await checkPinned(loaded, request.allowUnpinned ?? false);
@@ -240,6 +242,28 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
     await rm(staging, { recursive: true, force: true });
     await source?.cleanup();
     log.flush();
+  }
+}
+
+/**
+ * Rejects an output folder that is an existing file, or whose nearest
+ * existing parent is not a folder, before anything is built. Missing
+ * folders are created when the outputs are moved in.
+ */
+async function checkOutFolder(out: string): Promise<void> {
+  let path = out;
+  for (;;) {
+    const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT" || error.code === "ENOTDIR") return undefined;
+      throw error;
+    });
+    if (info?.isDirectory()) return;
+    if (info) {
+      const location = path === out ? "is" : `is inside ${path}, which is`;
+      throw new BuildError("out-invalid", `--out ${out} ${location} an existing file, not a folder; give a folder path`);
+    }
+    if (dirname(path) === path) return;
+    path = dirname(path);
   }
 }
 

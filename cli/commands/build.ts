@@ -49,9 +49,9 @@ Options:
                            identical outputs (default: 2; 1 builds once)
       --timeout SECONDS    time limit of one build, all phases together
                            (default: the recipe's, 3600 unless it says)
-      --memory BYTES       memory limit of each build container; k, m and g
-                           suffixes are powers of 1024 (default: the recipe's,
-                           none unless it says)
+      --memory BYTES       memory limit of each build container, at least 6m;
+                           k, m and g suffixes are powers of 1024 (default:
+                           the recipe's, none unless it says)
       --cpus N             CPU limit of each build container, e.g. 1.5
       --allow-unpinned     build with a recipe whose builder image is not
                            pinned by ID or digest; the record says unpinned
@@ -264,11 +264,20 @@ function positiveNumber(flag: string, text: string | undefined): number | undefi
 
 const SIZE_UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
 
+/** Smallest memory limit the Docker engine accepts for a container: 6 MiB. */
+const MIN_MEMORY_BYTES = 6 * 1024 ** 2;
+
 function byteSize(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const match = /^([1-9][0-9]*)([kmg]?)$/i.exec(text);
   if (!match) throw new UsageError(`build: --memory takes bytes with an optional k, m or g suffix, not '${text}'`);
-  return Number(match[1]) * SIZE_UNITS[match[2]!.toLowerCase()]!;
+  const bytes = Number(match[1]) * SIZE_UNITS[match[2]!.toLowerCase()]!;
+  if (bytes < MIN_MEMORY_BYTES) {
+    throw new UsageError(
+      `build: --memory must be at least 6m (${MIN_MEMORY_BYTES} bytes), the Docker engine's minimum, not '${text}'`,
+    );
+  }
+  return bytes;
 }
 
 async function prepareBuilder(loaded: LoadedRecipe, request: BuildRequest): Promise<number> {
@@ -278,7 +287,7 @@ async function prepareBuilder(loaded: LoadedRecipe, request: BuildRequest): Prom
   return EXIT.ok;
 }
 
-/** Longest wait, in milliseconds, for removing containers after a second signal. */
+/** Maximum wait, in milliseconds, for removing containers after a second signal. */
 const SECOND_SIGNAL_WAIT_MS = 10_000;
 
 /**

@@ -130,6 +130,23 @@ test("build cli: usage error exits 2", async () => {
   assert.match(result.stderr, /--git needs --rev/);
 });
 
+test("build cli: bad memory or out exits 2", async () => {
+  const recipe = await recipeWith("true");
+  const cases: Array<[string[], RegExp]> = [
+    [["--memory", "4m"], /--memory must be at least 6m \(6291456 bytes\).*not '4m'/],
+    [["--out", "/etc/passwd"], /--out \/etc\/passwd is an existing file, not a folder/],
+  ];
+  for (const [args, message] of cases) {
+    const result = await runCli(["build", "--recipe", recipe.path, "--out", recipe.outDir, ...args]);
+
+    assert.equal(result.exitCode, 2, `${args.join(" ")}: ${result.stderr}`);
+    assert.match(result.stderr, message);
+    assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
+  }
+  assert.deepEqual(await containersOf(recipe.name), []);
+  assert.equal(existsSync(recipe.outDir), false);
+});
+
 test("build cli: failing command exits 4", async () => {
   const recipe = await recipeWith("echo compiling; echo 'error: boom' >&2; exit 7");
   const result = await runCli(["build", "--recipe", recipe.path, "--out", recipe.outDir, "--rebuilds", "1"]);

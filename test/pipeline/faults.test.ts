@@ -2,12 +2,20 @@
 // must fail with a stable code and leave no container and no output behind.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import Docker from "dockerode";
 import { runBuild, type BuildRequest } from "../../pipeline/build.js";
 import { BuildError, type BuildErrorCode } from "../../pipeline/errors.js";
 import { loadBusyboxImage, type TestImage } from "./busybox-image.js";
-import { assertNothingLeft, removeTestRecipes, writeTestRecipe, type RecipeOverrides } from "./test-recipe.js";
+import {
+  assertNothingLeft,
+  labelledContainers,
+  removeTestRecipes,
+  writeTestRecipe,
+  type RecipeOverrides,
+} from "./test-recipe.js";
 
 const docker = new Docker();
 let image: TestImage;
@@ -168,4 +176,28 @@ test("build fault: abort before containers start", async () => {
     (error: unknown) => error instanceof BuildError && error.code === "interrupted",
   );
   await assertNothingLeft(docker, buildId, recipe.outDir);
+});
+
+test("build fault: engine rejects container limits", async () => {
+  // The engine's minimum memory limit is 6 MiB; the CLI checks it first,
+  // but a library caller reaches the engine.
+  const error = await expectFailure({}, "container-rejected", { memoryBytes: 4 * 1024 * 1024 });
+  assert.equal(error.kind, "build-failed");
+  assert.match(error.message, /phase 'build'.*[Mm]emory/);
+  assert.doesNotMatch(error.message, /\n/);
+});
+
+test("build fault: --out is a file", async () => {
+  const recipe = await writeTestRecipe(image.id, image.tag);
+  const file = join(recipe.dir, "a-file");
+  await writeFile(file, "kept\n");
+  for (const out of [file, join(file, "below")]) {
+    const buildId = `fault-${randomBytes(4).toString("hex")}`;
+    await assert.rejects(
+      runBuild({ recipe: recipe.path, out, rebuilds: 1, buildId }),
+      (error: unknown) => error instanceof BuildError && error.code === "out-invalid" && error.message.includes(file),
+    );
+    assert.deepEqual(await labelledContainers(docker, buildId), []);
+  }
+  assert.equal(await readFile(file, "utf8"), "kept\n");
 });
