@@ -73,6 +73,8 @@ export interface ProvenanceSummary {
   recipePath: string | undefined;
   /** externalParameters.options, for a rebuild. */
   options: Record<string, string | boolean>;
+  /** SHA-256 of each externalParameters.inputs file, by input name, for a rebuild. */
+  inputs: Record<string, string | undefined>;
   sourceDigest: Record<string, string>;
   builderImage: string | undefined;
 }
@@ -107,6 +109,7 @@ export function parseProvenancePredicate(value: unknown, where: string): Provena
     recipe: typeof recipe.name === "string" ? `${recipe.name} ${String(recipe.version)}` : undefined,
     recipePath: typeof recipe.path === "string" ? recipe.path : undefined,
     options: pickOptions(external.options),
+    inputs: inputDigests(external.inputs),
     sourceDigest: isObject(source.digest) ? stringEntries(source.digest) : {},
     builderImage: typeof image.id === "string" ? image.id : undefined,
   };
@@ -119,6 +122,16 @@ function pickOptions(value: unknown): Record<string, string | boolean> {
       typeof entry[1] === "string" || typeof entry[1] === "boolean",
   );
   return Object.fromEntries(entries);
+}
+
+function inputDigests(value: unknown): Record<string, string | undefined> {
+  if (!isObject(value)) return {};
+  return Object.fromEntries(
+    Object.entries(value).map(([name, input]) => {
+      const digest = isObject(input) && isObject(input.digest) ? input.digest.sha256 : undefined;
+      return [name, typeof digest === "string" ? digest : undefined];
+    }),
+  );
 }
 
 function stringEntries(value: Record<string, unknown>): Record<string, string> {

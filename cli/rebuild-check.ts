@@ -1,22 +1,30 @@
+import { createHash } from "node:crypto";
 import { access, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { diffImages } from "../attest/image-diff.js";
 import { packagePath } from "../config/package-root.js";
+import type { ProvenanceSummary } from "../attest/provenance.js";
 import { fail, pass, type CheckResult, type VerifyReport } from "../attest/verify.js";
+import { readInputFile } from "./io.js";
 
 /**
- * Check 7 of `verify --rebuild`: builds the attested recipe again with the
+ * The rebuild check of `verify --rebuild`: builds the attested recipe again with the
  * attested options through the pipeline, and compares the new image, its
  * source digest and builder image with the attested ones. Loads the Docker
  * client, so `verify` imports this module only when --rebuild is given.
  * Without a Docker engine the pipeline raises an environment error (exit 3).
  *
- * NOTE: the rebuild uses the recipe's default input files (policy, root
- * CA), because the provenance records only their digests. A build made with
- * other input files therefore rebuilds to different bytes and fails here.
+ * The provenance records only the digests of the input files (policy, root
+ * CA), so the rebuild uses the recipe's defaults unless `inputs` (verify
+ * --input NAME=FILE) names other files. Each file is compared with its
+ * attested digest first, and a difference fails the check without a build.
  */
-export async function rebuildCheck(image: Uint8Array, report: VerifyReport): Promise<CheckResult> {
+export async function rebuildCheck(
+  image: Uint8Array,
+  report: VerifyReport,
+  inputs: Record<string, string> = {},
+): Promise<CheckResult> {
   const provenance = report.provenance[0];
   if (provenance === undefined || provenance.recipePath === undefined) {
     return fail("rebuild", "no trusted SLSA provenance with a recipe path to rebuild from", []);
@@ -26,12 +34,19 @@ export async function rebuildCheck(image: Uint8Array, report: VerifyReport): Pro
   const { connectEngine } = await import("../pipeline/engine.js");
   await connectEngine();
 
+  const recipe = await recipeReference(provenance.recipePath);
+  const differences = await inputDifferences(recipe, provenance, inputs);
+  if (differences.length > 0) {
+    return fail("rebuild", "not rebuilt: the input files differ from the attested ones", differences);
+  }
+
   const { runBuild } = await import("../pipeline/build.js");
   const out = await mkdtemp(join(tmpdir(), "migtd-repro-rebuild-"));
   try {
     const result = await runBuild({
-      recipe: await recipeReference(provenance.recipePath),
+      recipe,
       options: provenance.options,
+      inputs,
       out,
       rebuilds: 1,
       terminal: process.stderr.isTTY ? process.stderr : undefined,
@@ -55,6 +70,48 @@ export async function rebuildCheck(image: Uint8Array, report: VerifyReport): Pro
   } finally {
     await rm(out, { recursive: true, force: true });
   }
+}
+
+/**
+ * Compares each attested input's SHA-256 with the file the rebuild would
+ * use: the one given with --input, else the recipe's default. An input
+ * whose default is read from the source tree is left to the rebuild, which
+ * checks the source digest.
+ */
+async function inputDifferences(
+  recipe: string,
+  provenance: ProvenanceSummary,
+  inputFiles: Record<string, string>,
+): Promise<string[]> {
+  const { loadRecipe, recipeFile } = await import("../pipeline/recipe.js");
+  const loaded = await loadRecipe(recipe);
+  const differences: string[] = [];
+
+  for (const name of Object.keys(inputFiles)) {
+    if (!(name in provenance.inputs)) {
+      differences.push(`--input ${name}: the attested build had no input '${name}' (inputs: ${Object.keys(provenance.inputs).join(", ") || "none"})`);
+    }
+  }
+
+  for (const [name, attested] of Object.entries(provenance.inputs)) {
+    const spec = loaded.recipe.inputs[name];
+    if (spec === undefined) {
+      differences.push(`input ${name} is attested, but recipe ${loaded.path} has no input '${name}'`);
+      continue;
+    }
+
+    const file = inputFiles[name] ?? (spec.default === undefined ? undefined : recipeFile(loaded, spec.default));
+    if (file === undefined || attested === undefined) continue;
+    const actual = createHash("sha256").update(readInputFile(file, `input ${name}`)).digest("hex");
+    if (actual === attested) continue;
+
+    differences.push(
+      inputFiles[name] === undefined
+        ? `input ${name} sha256 ${attested} is not the recipe default (${actual}); give it with --input ${name}=FILE`
+        : `input ${name} ${file} has sha256 ${actual}, attested ${attested}`,
+    );
+  }
+  return differences;
 }
 
 /**

@@ -10,7 +10,8 @@ import { UsageError } from "../usage-error.js";
 
 export const help = `Usage: migtd-repro verify IMAGE [--attestation FILE] [--key PUB.pem ...]
                           [--trusted-keys FILE|DIR ...] [--servtd-info FILE]
-                          [--expect-servtd-info-hash HEX] [--rebuild] [--json]
+                          [--expect-servtd-info-hash HEX]
+                          [--rebuild [--input NAME=FILE ...]] [--json]
        migtd-repro verify --github OWNER/NAME --tag TAG [ASSET] [--api-url URL]
                           [the options above but --attestation]
 
@@ -48,6 +49,14 @@ Options:
                        SERVTD_INFO_HASH the image must have (96 hex digits)
   --rebuild            rebuild the attested recipe, source and builder image
                        in Docker and compare the bytes (needs a Docker engine)
+  --input NAME=FILE    with --rebuild: use FILE for the recipe input NAME,
+                       e.g. --input policy=policy.json for a build made with
+                       'build --policy policy.json'; repeat for several. The
+                       attestation records only each input's SHA-256, so
+                       the rebuild otherwise uses the recipe's default
+                       files. Each file is compared with the attested
+                       SHA-256 first, and a difference fails the rebuild
+                       check without a build
   --json               print the report as JSON instead of the checklist
   --github OWNER/NAME  download the image and its NAME.intoto.jsonl from a
                        GitHub release into a temporary folder and verify
@@ -84,6 +93,7 @@ export async function run(argv: string[]): Promise<number> {
       "servtd-info": { type: "string" },
       "expect-servtd-info-hash": { type: "string" },
       rebuild: { type: "boolean", default: false },
+      input: { type: "string", multiple: true, default: [] },
       json: { type: "boolean", default: false },
       github: { type: "string" },
       tag: { type: "string" },
@@ -97,8 +107,12 @@ export async function run(argv: string[]): Promise<number> {
     servtdInfo: values["servtd-info"],
     expected: parseExpectedHash(values["expect-servtd-info-hash"]),
     rebuild: values.rebuild,
+    inputs: parseInputs(values.input),
     json: values.json,
   };
+  if (values.input.length > 0 && !values.rebuild) {
+    throw new UsageError("verify: --input NAME=FILE goes with --rebuild (see 'migtd-repro verify --help')");
+  }
 
   if (values.github !== undefined) {
     return verifyRelease(values.github, values, positionals, request);
@@ -119,6 +133,8 @@ interface VerifyRequest {
   servtdInfo: string | undefined;
   expected: string | undefined;
   rebuild: boolean;
+  /** Recipe input name to file, for the rebuild. */
+  inputs: Record<string, string>;
   json: boolean;
 }
 
@@ -196,7 +212,7 @@ async function verifyFiles(target: VerifyTarget, request: VerifyRequest): Promis
     // Loaded only here, so that verify without --rebuild never loads the
     // Docker client.
     const { rebuildCheck } = await import("../rebuild-check.js");
-    const check = await rebuildCheck(image, report);
+    const check = await rebuildCheck(image, report, request.inputs);
     report.checks.push(check);
     report.verified = check.status === "pass";
   }
@@ -221,6 +237,22 @@ async function defaultAttestation(imagePath: string): Promise<string> {
     () => false,
   );
   return exists ? full : sideFiles(imagePath).attestation;
+}
+
+/** Parses repeated --input NAME=FILE values into a map from name to file. */
+function parseInputs(values: string[]): Record<string, string> {
+  const inputs: Record<string, string> = {};
+  for (const value of values) {
+    const separator = value.indexOf("=");
+    const name = value.slice(0, separator);
+    const file = value.slice(separator + 1);
+    if (separator <= 0 || file === "") {
+      throw new UsageError(`verify: --input '${value}' is not NAME=FILE, e.g. --input policy=policy.json`);
+    }
+    if (name in inputs) throw new UsageError(`verify: --input ${name} is given twice`);
+    inputs[name] = file;
+  }
+  return inputs;
 }
 
 function parseExpectedHash(value: string | undefined): string | undefined {

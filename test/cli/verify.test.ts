@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { makeKeyPair } from "../attest/attestation-fixture.js";
+import { packagePath } from "../../config/package-root.js";
+import { makeKeyPair, POLICY } from "../attest/attestation-fixture.js";
 import { makeSignedFolder, runCli, temporaryDir } from "./attestation-cli.js";
 
 const folder = makeSignedFolder();
@@ -183,4 +186,54 @@ test("verify: no reproducibility statement skipped", () => {
   assert.match(result.stdout, /^  ok    provenance +SLSA Provenance v1 by https:\/\/github.com\/migtd-repro\/migtd-repro\/builders\/local\/v1$/m);
   assert.match(result.stdout, /^  skip  reproducibility +not attested/m);
   assert.match(result.stdout, new RegExp(`^verified: ${image}$`, "m"));
+});
+
+function sha256sum(path: string): string {
+  return execFileSync("sha256sum", [path], { encoding: "utf8" }).split(" ")[0]!;
+}
+
+test("verify: --rebuild with other inputs stops", () => {
+  const attestedPolicy = createHash("sha256").update(POLICY).digest("hex");
+  const defaultPolicy = sha256sum(packagePath("config", "minitd", "policy.json"));
+  const result = runCli(["verify", folder.image, "--key", folder.publicKey, "--rebuild"]);
+
+  assert.equal(result.status, 1, result.stdout + result.stderr);
+  assert.match(result.stdout, /^  FAIL  rebuild +not rebuilt: the input files differ from the attested ones$/m);
+  assert.match(
+    result.stdout,
+    new RegExp(`- input policy sha256 ${attestedPolicy} is not the recipe default \\(${defaultPolicy}\\); give it with --input policy=FILE$`, "m"),
+  );
+  assert.match(result.stdout, /- input rootCa is attested, but recipe .*guest\/minitd\/recipe.json has no input 'rootCa'$/m);
+});
+
+test("verify: --input file checked before rebuild", () => {
+  const dir = temporaryDir("verify-input-");
+  const policy = join(dir, "policy.json");
+  const other = join(dir, "other.json");
+  writeFileSync(policy, POLICY);
+  writeFileSync(other, "{}");
+  const attestedPolicy = createHash("sha256").update(POLICY).digest("hex");
+
+  const matching = runCli(["verify", folder.image, "--key", folder.publicKey, "--rebuild", "--input", `policy=${policy}`, "--input", `root-ca=${other}`]);
+  const wrong = runCli(["verify", folder.image, "--key", folder.publicKey, "--rebuild", "--input", `policy=${other}`]);
+
+  assert.equal(matching.status, 1, matching.stdout + matching.stderr);
+  assert.doesNotMatch(matching.stdout, /input policy /);
+  assert.match(matching.stdout, /- --input root-ca: the attested build had no input 'root-ca' \(inputs: policy, rootCa\)$/m);
+  assert.equal(wrong.status, 1, wrong.stdout + wrong.stderr);
+  assert.match(wrong.stdout, new RegExp(`- input policy ${other} has sha256 ${sha256sum(other)}, attested ${attestedPolicy}$`, "m"));
+});
+
+test("verify: --input usage errors exit 2", () => {
+  const cases: [string[], string][] = [
+    [["--input", "policy=p.json"], "verify: --input NAME=FILE goes with --rebuild (see 'migtd-repro verify --help')"],
+    [["--rebuild", "--input", "policy"], "verify: --input 'policy' is not NAME=FILE, e.g. --input policy=policy.json"],
+    [["--rebuild", "--input", "policy=a", "--input", "policy=b"], "verify: --input policy is given twice"],
+  ];
+
+  for (const [args, message] of cases) {
+    const result = runCli(["verify", folder.image, "--key", folder.publicKey, ...args]);
+    assert.equal(result.status, 2, args.join(" "));
+    assert.equal(result.stderr, `migtd-repro: ${message}\n`);
+  }
 });
