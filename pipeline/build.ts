@@ -85,6 +85,9 @@ export interface BuildResult {
   difference?: { diff: ImageDiff; keptDir: string; imageA: string; imageB: string };
 }
 
+/** Largest number of builds to compare: each one runs the whole recipe again. */
+export const MAX_REBUILDS = 20;
+
 /** Returns a new random build ID, the value of the containers' build label. */
 export function newBuildId(): string {
   return randomBytes(6).toString("hex");
@@ -159,6 +162,10 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
   log.info({ request: { ...request, terminal: undefined, signal: undefined } }, "build started");
   // Before the try block, whose cleanup cannot remove a staging folder below a file.
   await checkOutFolder(out);
+  const rebuilds = request.rebuilds ?? 1;
+  if (!Number.isInteger(rebuilds) || rebuilds < 1 || rebuilds > MAX_REBUILDS) {
+    throw new BuildError("input-invalid", `rebuilds must be a whole number from 1 to ${MAX_REBUILDS}, not ${rebuilds}`);
+  }
   try {
     const loaded = applyOverrides(await loadRecipe(request.recipe), recipeOverrides(request));
     const unpinned = await checkPinned(loaded, request.allowUnpinned ?? false);
@@ -179,7 +186,6 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
     );
     log.info({ source: prepared.source.uri, digest: prepared.packed.sha256 }, "source packed");
 
-    const rebuilds = Math.max(1, request.rebuilds ?? 1);
     const engineCpus = (await docker.info()).NCPU as number;
     const builds: BuildOnceResult[] = [];
     const measurement = loadMeasurement();

@@ -46,7 +46,8 @@ Options:
       --out DIR            output folder (default: out)
       --rebuilds N         build N times with varied hostname, umask,
                            environment, start time and CPU set, and require
-                           identical outputs (default: 2; 1 builds once)
+                           identical outputs (1 to 20; default: 2; 1 builds
+                           once)
       --timeout SECONDS    time limit of one build, all phases together
                            (default: the recipe's, 3600 unless it says)
       --memory BYTES       memory limit of each build container, at least 6m;
@@ -126,12 +127,13 @@ export async function run(argv: string[]): Promise<number> {
   for (const [flag, spec] of flags) options[flag] = { type: spec.type };
 
   const { values } = parseCommandArgs("build", {
-    args: argv,
+    args: joinNegativeValues(argv),
     options,
     strict: true,
     allowPositionals: false,
   });
-  const request = toRequest(values as Record<string, unknown>, flags, loaded.path);
+  const { MAX_REBUILDS } = await pipeline;
+  const request = toRequest(values as Record<string, unknown>, flags, loaded.path, MAX_REBUILDS);
 
   if (values["prepare-builder"]) return prepareBuilder(loaded, request);
   return build(request, values.json === true, (values.sign as string[] | undefined) ?? []);
@@ -194,7 +196,12 @@ function inputFallback(spec: InputSpec): string {
   return "none; required";
 }
 
-function toRequest(values: Record<string, unknown>, flags: Map<string, RecipeFlag>, recipePath: string): BuildRequest {
+function toRequest(
+  values: Record<string, unknown>,
+  flags: Map<string, RecipeFlag>,
+  recipePath: string,
+  maxRebuilds: number,
+): BuildRequest {
   const inputs = pairs("--input", values.input as string[] | undefined);
   const options: Record<string, string | boolean> = pairs("--option", values.option as string[] | undefined);
   for (const [flag, spec] of flags) {
@@ -215,7 +222,7 @@ function toRequest(values: Record<string, unknown>, flags: Map<string, RecipeFla
     options,
     preset: values.preset as string | undefined,
     out: (values.out as string | undefined) ?? "out",
-    rebuilds: positiveInteger("--rebuilds", values.rebuilds as string | undefined) ?? 2,
+    rebuilds: rebuildCount(values.rebuilds as string | undefined, maxRebuilds),
     timeoutSeconds: positiveInteger("--timeout", values.timeout as string | undefined),
     memoryBytes: byteSize(values.memory as string | undefined),
     cpus: positiveNumber("--cpus", values.cpus as string | undefined),
@@ -247,6 +254,35 @@ function pairs(flag: string, entries: string[] | undefined): Record<string, stri
     result[entry.slice(0, split)] = entry.slice(split + 1);
   }
   return result;
+}
+
+function rebuildCount(text: string | undefined, max: number): number {
+  if (text === undefined) return 2;
+  if (!/^[1-9][0-9]*$/.test(text) || Number(text) > max) {
+    throw new UsageError(`build: --rebuilds must be a whole number from 1 to ${max}, not '${text}'`);
+  }
+  return Number(text);
+}
+
+/** Options that take a number; a negative value would otherwise read as an option. */
+const NUMBER_OPTIONS = new Set(["--rebuilds", "--timeout", "--memory", "--cpus"]);
+
+/**
+ * Joins `--rebuilds -1` into `--rebuilds=-1`, so that the value reaches
+ * the range checks instead of failing in parseArgs as an ambiguous option.
+ */
+function joinNegativeValues(argv: string[]): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const value = argv[i + 1];
+    if (NUMBER_OPTIONS.has(argv[i]!) && value !== undefined && /^-[0-9.]/.test(value)) {
+      joined.push(`${argv[i]}=${value}`);
+      i++;
+    } else {
+      joined.push(argv[i]!);
+    }
+  }
+  return joined;
 }
 
 function positiveInteger(flag: string, text: string | undefined): number | undefined {

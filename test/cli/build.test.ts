@@ -130,11 +130,16 @@ test("build cli: usage error exits 2", async () => {
   assert.match(result.stderr, /--git needs --rev/);
 });
 
-test("build cli: bad memory or out exits 2", async () => {
+test("build cli: bad values exit 2", async () => {
   const recipe = await recipeWith("true");
   const cases: Array<[string[], RegExp]> = [
     [["--memory", "4m"], /--memory must be at least 6m \(6291456 bytes\).*not '4m'/],
     [["--out", "/etc/passwd"], /--out \/etc\/passwd is an existing file, not a folder/],
+    [["--rebuilds", "21"], /--rebuilds must be a whole number from 1 to 20, not '21'/],
+    [["--rebuilds", "1000000"], /--rebuilds must be a whole number from 1 to 20, not '1000000'/],
+    [["--rebuilds", "-1"], /--rebuilds must be a whole number from 1 to 20, not '-1'/],
+    [["--rebuilds=-1"], /--rebuilds must be a whole number from 1 to 20, not '-1'/],
+    [["--cpus", "-2"], /--cpus takes a positive number, not '-2'/],
   ];
   for (const [args, message] of cases) {
     const result = await runCli(["build", "--recipe", recipe.path, "--out", recipe.outDir, ...args]);

@@ -201,3 +201,8 @@ test("build fault: --out is a file", async () => {
   }
   assert.equal(await readFile(file, "utf8"), "kept\n");
 });
+
+test("build fault: too many rebuilds", async () => {
+  const error = await expectFailure({}, "input-invalid", { rebuilds: 21 });
+  assert.match(error.message, /from 1 to 20, not 21/);
+});
