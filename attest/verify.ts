@@ -89,8 +89,8 @@ const REQUIRED: readonly CheckCode[] = [
 
 /**
  * Verifies an image against its attestation: envelopes, signatures,
- * statements, subject digests, recomputed measurements, provenance and the optional
- * expectations.
+ * statements, subject digests, recomputed measurements, provenance and the
+ * optional expectations.
  */
 export function verifyAttestation(input: VerifyInput): VerifyReport {
 
@@ -151,7 +151,8 @@ interface KnownStatements {
 /** Check 1: every line is a DSSE envelope with the in-toto payload type. */
 function checkEnvelopes(input: VerifyInput): Outcome<LineEnvelope[]> {
   const lines = input.attestation.split("\n");
-  if (lines.at(-1) === "") lines.pop();
+  // A file that ends in blank lines is complete, so they are dropped.
+  while (lines.length > 0 && lines.at(-1)!.trim() === "") lines.pop();
 
   const envelopes: LineEnvelope[] = [];
   const details: string[] = [];
@@ -161,6 +162,10 @@ function checkEnvelopes(input: VerifyInput): Outcome<LineEnvelope[]> {
 
   lines.forEach((line, index) => {
     const where = `${input.attestationName} line ${index + 1}`;
+    if (line.trim() === "") {
+      details.push(`${where} is empty; expected one DSSE envelope per line`);
+      return;
+    }
     try {
       const envelope = parseEnvelope(line, where);
       if (envelope.payloadType === IN_TOTO_PAYLOAD_TYPE) {

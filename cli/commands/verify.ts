@@ -3,7 +3,7 @@ import { basename } from "node:path";
 import { skip, verifyAttestation, type CheckResult, type VerifyReport } from "../../attest/verify.js";
 import { parseCommandArgs } from "../args.js";
 import { EXIT } from "../exit.js";
-import { MAX_TEXT_FILE_SIZE, readInputFile, readJsonFile } from "../io.js";
+import { InputFileError, MAX_TEXT_FILE_SIZE, readInputFile, readJsonFile } from "../io.js";
 import { sideFiles } from "../output-names.js";
 import { defaultTrustedKeysDir, loadTrustedKeys } from "../trusted-keys.js";
 import { UsageError } from "../usage-error.js";
@@ -120,7 +120,7 @@ export async function run(argv: string[]): Promise<number> {
   if (values.tag !== undefined || values["api-url"] !== undefined) {
     throw new UsageError("verify: --tag and --api-url go with --github OWNER/NAME");
   }
-  if (positionals.length !== 1) throw new UsageError("verify: give one IMAGE");
+  if (positionals.length !== 1) throw new UsageError("verify: give one IMAGE (see 'migtd-repro verify --help')");
 
   const imagePath = positionals[0]!;
   const attestationPath = values.attestation ?? (await defaultAttestation(imagePath));
@@ -229,14 +229,21 @@ async function verifyFiles(target: VerifyTarget, request: VerifyRequest): Promis
   return report.verified ? EXIT.ok : EXIT.checkFailed;
 }
 
-/** IMAGE.intoto.jsonl when it exists, else NAME.intoto.jsonl as 'attest' writes it. */
+/**
+ * Returns IMAGE.intoto.jsonl when it exists, else NAME.intoto.jsonl as
+ * 'attest' writes it, and raises an error naming both when neither exists.
+ */
 async function defaultAttestation(imagePath: string): Promise<string> {
-  const full = `${imagePath}.intoto.jsonl`;
-  const exists = await access(full).then(
-    () => true,
-    () => false,
-  );
-  return exists ? full : sideFiles(imagePath).attestation;
+  const candidates = [...new Set([`${imagePath}.intoto.jsonl`, sideFiles(imagePath).attestation])];
+  for (const path of candidates) {
+    const exists = await access(path).then(
+      () => true,
+      () => false,
+    );
+    if (exists) return path;
+  }
+  const tried = candidates.length === 1 ? `${candidates[0]} does not exist` : `neither ${candidates.join(" nor ")} exists`;
+  throw new InputFileError(`no attestation for ${imagePath}: ${tried}; give --attestation FILE`);
 }
 
 /** Parses repeated --input NAME=FILE values into a map from name to file. */

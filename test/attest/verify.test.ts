@@ -265,3 +265,19 @@ test("verify: missing provenance statement fails", async () => {
   );
   assert.equal(report.checks.find((c) => c.code === "measurements")!.status, "pass");
 });
+
+test("verify: trailing blank lines ignored", async () => {
+  const report = await verifyAttestation(input(`${GOOD}\n\n`));
+
+  assert.equal(report.verified, true);
+  assert.equal(report.checks[0]!.summary, "3 DSSE envelope(s) with payload type application/vnd.in-toto+json");
+});
+
+test("verify: empty middle line named", async () => {
+  const lines = GOOD.split("\n");
+  lines.splice(1, 0, "");
+  const { report, check } = await checkOf(input(lines.join("\n")), "envelopes");
+
+  assert.equal(report.verified, false);
+  assert.deepEqual(check.details, ["release.bin.intoto.jsonl line 2 is empty; expected one DSSE envelope per line"]);
+});

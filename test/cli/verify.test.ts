@@ -237,3 +237,33 @@ test("verify: --input usage errors exit 2", () => {
     assert.equal(result.stderr, `migtd-repro: ${message}\n`);
   }
 });
+
+test("verify: missing default attestation names both", () => {
+  const dir = temporaryDir("verify-missing-");
+  const image = join(dir, "release.bin");
+  copyFileSync(folder.image, image);
+  const result = runCli(["verify", image, "--key", folder.publicKey]);
+
+  assert.equal(result.status, 2);
+  assert.equal(
+    result.stderr,
+    `migtd-repro: no attestation for ${image}: neither ${image}.intoto.jsonl nor ${join(dir, "release.intoto.jsonl")} exists; give --attestation FILE\n`,
+  );
+});
+
+test("verify: no IMAGE points to help", () => {
+  const result = runCli(["verify", "--key", folder.publicKey]);
+
+  assert.equal(result.status, 2);
+  assert.equal(result.stderr, "migtd-repro: verify: give one IMAGE (see 'migtd-repro verify --help')\n");
+});
+
+test("verify: trailing blank line exits 0", () => {
+  const image = keepLines([1, 2, 3]);
+  const attestation = join(image, "..", "release.intoto.jsonl");
+  writeFileSync(attestation, `${readFileSync(attestation, "utf8")}\n`);
+  const result = runCli(["verify", image, "--key", folder.publicKey]);
+
+  assert.equal(result.status, 0, result.stdout);
+  assert.match(result.stdout, /^  ok    envelopes +3 DSSE envelope\(s\)/m);
+});
