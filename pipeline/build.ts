@@ -306,8 +306,10 @@ function recipeOverrides(request: BuildRequest): RecipeOverrides {
 }
 
 function sourceRequest(loaded: LoadedRecipe, request: BuildRequest): SourceRequest {
-  if (request.source?.kind === "git") return { ...request.source, tag: request.tag };
-  return recipeSource(loaded.recipe.source, loaded.dir);
+  if (request.source?.kind === "git") return { ...request.source, tag: request.tag, tagFrom: "--tag" };
+  const source = recipeSource(loaded.recipe.source, loaded.dir);
+  if (source.kind === "git" && request.tag !== undefined) source.tagFrom = "--tag";
+  return source;
 }
 
 async function prepare(

@@ -98,18 +98,14 @@ function overrideSource(recipe: Recipe, overrides: RecipeOverrides): Recipe["sou
         "(a tag can be moved, so the build pins the commit and checks the tag against it)",
     );
   }
-  if (!/^[0-9a-f]{40}$/.test(overrides.rev)) {
-    throw new BuildError(
-      "source-invalid",
-      `--rev '${overrides.rev}' must be a full 40-digit lowercase commit ID`,
-    );
+  const rev = overrides.rev.toLowerCase();
+  if (!/^[0-9a-f]{40}$/.test(rev)) {
+    throw new BuildError("source-invalid", `--rev '${overrides.rev}' must be a full 40-digit commit ID`);
   }
 
   // A commit without a tag drops the recipe's tag: it names another commit.
   const { tag: _recipeTag, ...rest } = source;
-  return overrides.tag === undefined
-    ? { ...rest, rev: overrides.rev }
-    : { ...rest, rev: overrides.rev, tag: overrides.tag };
+  return overrides.tag === undefined ? { ...rest, rev } : { ...rest, rev, tag: overrides.tag };
 }
 
 function checkSourcePath(path: string): string {

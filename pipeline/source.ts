@@ -7,7 +7,15 @@ import type { Recipe } from "./recipe-schema.js";
 /** The source of one build: a host folder or a git commit. */
 export type SourceRequest =
   | { kind: "dir"; dir: string }
-  | { kind: "git"; url: string; rev: string; submodules: boolean; tag?: string };
+  | {
+      kind: "git";
+      url: string;
+      rev: string;
+      submodules: boolean;
+      tag?: string;
+      /** Origin of the tag, named in messages; default: the recipe. */
+      tagFrom?: "recipe" | "--tag";
+    };
 
 /** Converts a recipe's source to a request, resolving a folder against the recipe's folder. */
 export function recipeSource(spec: Recipe["source"], recipeDir: string): SourceRequest {
@@ -49,7 +57,8 @@ export async function prepareSource(request: SourceRequest): Promise<PreparedSou
  * tag is named, that the tag points at it.
  */
 async function cloneAtCommit(request: Extract<SourceRequest, { kind: "git" }>): Promise<PreparedSource> {
-  const { url, rev, submodules, tag } = request;
+  const { url, submodules, tag } = request;
+  const rev = request.rev.toLowerCase();
   if (!/^[0-9a-f]{40}$/.test(rev)) {
     throw new BuildError("source-invalid", `git revision '${rev}' must be a full 40-digit commit ID`);
   }
@@ -59,6 +68,7 @@ async function cloneAtCommit(request: Extract<SourceRequest, { kind: "git" }>): 
 
   try {
     await git(["clone", "--quiet", "--no-checkout", url, root]);
+    await checkCommit(root, url, rev);
     await git(["-C", root, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", rev]);
     if (submodules) {
       await git(["-C", root, "submodule", "update", "--quiet", "--init", "--recursive"]);
@@ -67,7 +77,7 @@ async function cloneAtCommit(request: Extract<SourceRequest, { kind: "git" }>): 
     if (head !== rev) {
       throw new BuildError("source-invalid", `git checkout of ${url} gave commit ${head}, not ${rev}`);
     }
-    if (tag !== undefined) await checkTag(root, url, tag, rev);
+    if (tag !== undefined) await checkTag(root, url, tag, rev, request.tagFrom ?? "recipe");
     const tree = (await git(["-C", root, "rev-parse", "HEAD^{tree}"])).trim();
     const commitTime = Number((await git(["-C", root, "show", "-s", "--format=%ct", "HEAD"])).trim());
     return { kind: "git", uri: url, root, commit: head, tree, commitTime, cleanup };
@@ -77,13 +87,21 @@ async function cloneAtCommit(request: Extract<SourceRequest, { kind: "git" }>): 
   }
 }
 
-async function checkTag(root: string, url: string, tag: string, rev: string): Promise<void> {
+/** Rejects a commit that the cloned repository does not contain. */
+async function checkCommit(root: string, url: string, rev: string): Promise<void> {
+  const found = await git(["-C", root, "cat-file", "-e", `${rev}^{commit}`]).then(() => true, () => false);
+  if (!found) {
+    throw new BuildError("source-invalid", `commit ${rev} not found in ${url}; check --rev or the recipe's "rev"`);
+  }
+}
+
+async function checkTag(root: string, url: string, tag: string, rev: string, from: "recipe" | "--tag"): Promise<void> {
   const tagged = (await git(["-C", root, "rev-parse", "--verify", "--quiet", `refs/tags/${tag}^{commit}`]).catch(() => "")).trim();
   if (tagged !== rev) {
     throw new BuildError(
       "source-invalid",
       tagged === ""
-        ? `tag '${tag}' does not exist in ${url}; check the recipe's "tag" or drop it`
+        ? `tag '${tag}' does not exist in ${url}; check ${from === "--tag" ? "--tag" : `the recipe's "tag"`} or drop it`
         : `tag '${tag}' of ${url} points at ${tagged}, not at the pinned commit ${rev}`,
     );
   }

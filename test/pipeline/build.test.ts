@@ -10,6 +10,7 @@ import Docker from "dockerode";
 import { execa } from "execa";
 import { BuildRecordSchema } from "../../attest/build-record.js";
 import { runBuild } from "../../pipeline/build.js";
+import { BuildError } from "../../pipeline/errors.js";
 import { loadBusyboxImage, type TestImage } from "./busybox-image.js";
 import {
   assertNothingLeft,
@@ -205,15 +206,21 @@ test("runBuild: git source at a commit", async () => {
 
 test("runBuild: unknown git commit rejected", async () => {
   const recipe = await ovmfRecipe("true");
+  const url = `file://${recipe.sourceDir}`;
   await execa("git", ["init", "-q", recipe.sourceDir]);
+  await execa("git", ["-C", recipe.sourceDir, "add", "-A"]);
+  await execa("git", ["-C", recipe.sourceDir, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "one"]);
   await assert.rejects(
     runBuild({
       recipe: recipe.path,
       out: recipe.outDir,
       rebuilds: 1,
-      source: { kind: "git", url: `file://${recipe.sourceDir}`, rev: "0".repeat(40), submodules: false },
+      source: { kind: "git", url, rev: "0".repeat(40), submodules: false },
     }),
-    /git clone|git -C .* checkout/,
+    (error: unknown) =>
+      error instanceof BuildError &&
+      error.kind === "invalid-input" &&
+      error.message.startsWith(`commit ${"0".repeat(40)} not found in ${url}`),
   );
   assert.equal(existsSync(recipe.outDir), false);
 });
@@ -285,7 +292,8 @@ test("runBuild: git tag must match commit", async () => {
   const second = (await execa("git", ["-C", repo, "rev-parse", "HEAD"])).stdout;
   const source = (rev: string) => ({ kind: "git" as const, url: `file://${repo}`, rev, submodules: false });
 
-  const tagged = await runBuild({ recipe: recipe.path, out: recipe.outDir, rebuilds: 1, source: source(first), tag: "v1" });
+  // Upper-case hex names the same commit.
+  const tagged = await runBuild({ recipe: recipe.path, out: recipe.outDir, rebuilds: 1, source: source(first.toUpperCase()), tag: "v1" });
   assert.equal(tagged.record.source.commit, first);
   assert.equal(tagged.record.env.MIGTD_REPRO_SOURCE_TAG, "v1");
   assert.equal(tagged.record.env.MIGTD_REPRO_SOURCE_REV, first);
@@ -293,6 +301,10 @@ test("runBuild: git tag must match commit", async () => {
   await assert.rejects(
     runBuild({ recipe: recipe.path, out: join(recipe.dir, "out2"), rebuilds: 1, source: source(second), tag: "v1" }),
     new RegExp(`tag 'v1' of .* points at ${first}, not at the pinned commit ${second}`),
+  );
+  await assert.rejects(
+    runBuild({ recipe: recipe.path, out: join(recipe.dir, "out2"), rebuilds: 1, source: source(second), tag: "nosuch" }),
+    /tag 'nosuch' does not exist in .*; check --tag or drop it/,
   );
   assert.equal(existsSync(join(recipe.dir, "out2")), false);
 });

@@ -133,3 +133,12 @@ test("resolveInputs: defaults and conditions", async () => {
   await writeFile(bad, "{not json");
   await expectCode(resolveInputs(loaded, { ...selection, files: { policy: bad } }), "input-invalid", /must be JSON but does not parse/);
 });
+
+test("applyOverrides: upper-case --rev is lowercased", async () => {
+  const { applyOverrides } = await import("../../pipeline/resolve-recipe.js");
+  const rev = "0123456789abcdef0123456789abcdef01234567";
+  const loaded = applyOverrides(await loadRecipe("migtd"), { rev: rev.toUpperCase() });
+
+  assert.ok("git" in loaded.recipe.source);
+  assert.equal(loaded.recipe.source.rev, rev);
+});
