@@ -27,8 +27,7 @@ export async function writeFileAtomic(
   options: { mode?: number } = {},
 ): Promise<void> {
   // Checked first, so that no temporary file is written beside a folder.
-  const target = await stat(path).catch(() => undefined);
-  if (target?.isDirectory()) throw folderError(path, undefined);
+  await checkOutputPath(path);
 
   const suffix = randomBytes(6).toString("hex");
   const temporary = join(dirname(path), `.${basename(path)}.${suffix}.tmp`);
@@ -40,6 +39,24 @@ export async function writeFileAtomic(
     // rm raises ENOTDIR when the parent is a file, and then no temporary file exists.
     await rm(temporary, { force: true }).catch(() => undefined);
     throw outputError(path, error);
+  }
+}
+
+/**
+ * Raises the OutputFileError that writeFileAtomic would raise for a target
+ * that is a folder or whose folder is missing, without writing anything.
+ * A command that writes several files checks them all first.
+ */
+export async function checkOutputPath(path: string): Promise<void> {
+  const target = await stat(path).catch(() => undefined);
+  if (target?.isDirectory()) throw folderError(path, undefined);
+
+  const folder = dirname(path);
+  const parent = await stat(folder).catch((error: unknown) => {
+    throw outputError(path, error);
+  });
+  if (!parent.isDirectory()) {
+    throw new OutputFileError(`cannot write ${path}: ${folder} is not a folder`, undefined);
   }
 }
 

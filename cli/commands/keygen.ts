@@ -2,7 +2,7 @@ import { access } from "node:fs/promises";
 import { resolve } from "node:path";
 import { KEY_ALGORITHMS, generateSigningKey, type KeyAlgorithm } from "../../attest/keys.js";
 import { parseCommandArgs } from "../args.js";
-import { writeFileAtomic } from "../atomic-write.js";
+import { checkOutputPath, writeFileAtomic } from "../atomic-write.js";
 import { EXIT } from "../exit.js";
 import { UsageError } from "../usage-error.js";
 
@@ -55,6 +55,9 @@ export async function run(argv: string[]): Promise<number> {
   if (!values.force) {
     for (const path of [privatePath, publicPath]) await requireAbsent(path);
   }
+  // Both paths are checked first, so that a bad public key path leaves no
+  // private key without its public key.
+  for (const path of [privatePath, publicPath]) await checkOutputPath(path);
 
   const pair = generateSigningKey(algorithm);
   await writeFileAtomic(privatePath, pair.privatePem, { mode: 0o600 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { runCli, temporaryDir } from "./attestation-cli.js";
@@ -75,4 +75,14 @@ test("keygen: public key path equal to private", () => {
   assert.equal(result.status, 2);
   assert.match(result.stderr, /is the private key's path; give another file/);
   assert.throws(() => statSync(key), { code: "ENOENT" });
+});
+
+test("keygen: bad public key folder writes nothing", () => {
+  const dir = temporaryDir("keygen-");
+  const publicKey = join(dir, "missing", "k.pub.pem");
+  const result = runCli(["keygen", join(dir, "k.pem"), "--public-key", publicKey]);
+
+  assert.equal(result.status, 2);
+  assert.equal(result.stderr, `migtd-repro: cannot write ${publicKey}: folder ${join(dir, "missing")} does not exist\n`);
+  assert.deepEqual(readdirSync(dir), []);
 });
