@@ -32,6 +32,31 @@ export interface ImageHashes {
   servtdHash: Buffer;
 }
 
+/** MRTD, RTMR0-3, SERVTD_INFO_HASH and SERVTD_HASH as lowercase hex. */
+export interface ImageHashesHex {
+  mrtd: string;
+  rtmr0: string;
+  rtmr1: string;
+  rtmr2: string;
+  rtmr3: string;
+  servtdInfoHash: string;
+  servtdHash: string;
+}
+
+/** Converts measurement results to the lowercase hex that records and attestations carry. */
+export function imageHashesToHex(hashes: ImageHashes): ImageHashesHex {
+  const [rtmr0, rtmr1, rtmr2, rtmr3] = hashes.rtmr;
+  return {
+    mrtd: hashes.mrtd.toString("hex"),
+    rtmr0: rtmr0.toString("hex"),
+    rtmr1: rtmr1.toString("hex"),
+    rtmr2: rtmr2.toString("hex"),
+    rtmr3: rtmr3.toString("hex"),
+    servtdInfoHash: hashes.servtdInfoHash.toString("hex"),
+    servtdHash: hashes.servtdHash.toString("hex"),
+  };
+}
+
 /** MigTD's event for the RA-disabled test build (MigTD event_log.rs). */
 export const TEST_DISABLE_RA_AND_ACCEPT_ALL_EVENT = Buffer.from("test_disable_ra_and_accept_all", "latin1");
 

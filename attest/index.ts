@@ -22,9 +22,11 @@ export {
   computeMigtdRtmrs,
   fileDigests,
   hashImage,
+  imageHashesToHex,
   TEST_DISABLE_RA_AND_ACCEPT_ALL_EVENT,
   type HashOptions,
   type ImageHashes,
+  type ImageHashesHex,
 } from "./hash-image.js";
 export {
   diffImages,

@@ -1,4 +1,4 @@
-import { hashImage } from "./hash-image.js";
+import { hashImage, imageHashesToHex } from "./hash-image.js";
 import { MEASUREMENT_FIELDS, type TdMeasurementPredicate } from "./predicates.js";
 import { parseServtdInfo } from "./servtd-info.js";
 
@@ -31,16 +31,7 @@ export function remeasure(
     pageOrder: parameters.pageOrder,
   });
 
-  const [rtmr0, rtmr1, rtmr2, rtmr3] = hashes.rtmr;
-  return {
-    mrtd: hashes.mrtd.toString("hex"),
-    rtmr0: rtmr0.toString("hex"),
-    rtmr1: rtmr1.toString("hex"),
-    rtmr2: rtmr2.toString("hex"),
-    rtmr3: rtmr3.toString("hex"),
-    servtdInfoHash: hashes.servtdInfoHash.toString("hex"),
-    servtdHash: hashes.servtdHash.toString("hex"),
-  };
+  return imageHashesToHex(hashes);
 }
 
 /** Lists "NAME attested X, image gives Y" for each field that differs. */

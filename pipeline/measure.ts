@@ -78,7 +78,8 @@ export async function measureImage(
   imageName: string,
   flags: MeasureFlags,
 ): Promise<RecordMeasurementValue> {
-  const { hashImage, MeasureError, parseServtdInfo, servtdInfoToJson } = await loadMeasurement();
+  const { hashImage, imageHashesToHex, MeasureError, parseServtdInfo, servtdInfoToJson } =
+    await loadMeasurement();
   const servtdInfo = parseServtdInfo(
     JSON.parse(await readFile(flags.servtdInfoPath, "utf8")),
     flags.servtdInfoPath,
@@ -105,19 +106,12 @@ export async function measureImage(
     throw error;
   }
 
-  const [rtmr0, rtmr1, rtmr2, rtmr3] = hashes.rtmr;
   return {
     pageOrder: flags.pageOrder,
     servtdInfo: servtdInfoToJson(servtdInfo),
     servtdAttr: `0x${servtdAttr.toString(16)}`,
     policyV2: flags.policyV2,
     testDisableRaAndAcceptAll: flags.testDisableRaAndAcceptAll,
-    mrtd: hashes.mrtd.toString("hex"),
-    rtmr0: rtmr0.toString("hex"),
-    rtmr1: rtmr1.toString("hex"),
-    rtmr2: rtmr2.toString("hex"),
-    rtmr3: rtmr3.toString("hex"),
-    servtdInfoHash: hashes.servtdInfoHash.toString("hex"),
-    servtdHash: hashes.servtdHash.toString("hex"),
+    ...imageHashesToHex(hashes),
   };
 }
