@@ -7,6 +7,7 @@ import type Docker from "dockerode";
 import pino, { type Logger } from "pino";
 import type { ImageDiff } from "../attest/index.js";
 import type { BuildRecord } from "../attest/build-record.js";
+import { imageStem, sideFileNames } from "../attest/output-names.js";
 import { resolveBuilderImage, type BuilderImage } from "./builder.js";
 import {
   buildOnce,
@@ -429,11 +430,8 @@ async function publishOutputs(
 ): Promise<{ written: string[]; removedStale: string[] }> {
   const folder = join(staging, "build-1");
   const stem = imageStem(imageName);
-  const extra = {
-    hash: `${stem}.servtd_info_hash`,
-    record: `${stem}.build.json`,
-    log: `${stem}.build.log`,
-  };
+  const side = sideFileNames(imageName);
+  const extra = { hash: side.servtdInfoHash, record: side.buildRecord, log: side.buildLog };
   await writeFile(join(folder, extra.hash), `${record.measurement.servtdInfoHash}\n`);
   await writeFile(join(folder, extra.record), `${JSON.stringify(record, null, 2)}\n`);
   await copyFile(logPath, join(folder, extra.log));
@@ -456,13 +454,6 @@ async function publishOutputs(
     written.push(join(out, name));
   }
   return { written, removedStale };
-}
-
-/** Strips the image file name's extension: `migtd.bin` gives `migtd`. */
-export function imageStem(imageName: string): string {
-  const base = basename(imageName);
-  const dot = base.lastIndexOf(".");
-  return dot > 0 ? base.slice(0, dot) : base;
 }
 
 async function removeAll(containers: Set<Docker.Container>, log: Logger): Promise<void> {
