@@ -365,8 +365,13 @@ async function build(request: BuildRequest, json: boolean, keyPaths: string[]): 
     printLogTail(error as BuildError);
     throw error;
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    // After an interrupt the handlers stay until the process exits, so a
+    // second signal that arrives after the cleanup still ends in status 130
+    // instead of Node's default exit by signal.
+    if (!controller.signal.aborted) {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    }
   }
 
   let signed: SignedBuild | undefined;
