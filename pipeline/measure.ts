@@ -1,7 +1,7 @@
-import { readFile } from "node:fs/promises";
 import type { RecordMeasurementValue } from "../attest/build-record.js";
 import { packagePath } from "../config/package-root.js";
 import { BuildError } from "./errors.js";
+import { readInputFile } from "./read-input.js";
 import { recipeFile, type LoadedRecipe } from "./recipe.js";
 
 /**
@@ -81,7 +81,7 @@ export async function measureImage(
   const { hashImage, imageHashesToHex, MeasureError, parseServtdInfo, servtdInfoToJson } =
     await loadMeasurement();
   const servtdInfo = parseServtdInfo(
-    JSON.parse(await readFile(flags.servtdInfoPath, "utf8")),
+    JSON.parse((await readInputFile("SERVTD_INFO", flags.servtdInfoPath)).toString("utf8")),
     flags.servtdInfoPath,
   );
   const servtdAttr = 0n;

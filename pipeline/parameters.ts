@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { basename, posix, resolve } from "node:path";
 import { BuildError } from "./errors.js";
+import { readInputFile } from "./read-input.js";
 import { recipeFile, type LoadedRecipe } from "./recipe.js";
 
 /** An input file resolved for one build. */
@@ -117,6 +117,11 @@ function checkCondition(
   }
 }
 
+/** A choice as an error message shows it: the empty string as ''. */
+function showChoice(choice: string): string {
+  return choice === "" ? "''" : choice;
+}
+
 function inSourceTree(root: string, relative: string): string {
   const path = resolve(root, relative);
   if (!path.startsWith(`${root}/`)) {
@@ -127,8 +132,9 @@ function inSourceTree(root: string, relative: string): string {
 
 async function readInput(name: string, path: string): Promise<Buffer> {
   try {
-    return await readFile(path);
+    return await readInputFile(`input '${name}'`, path);
   } catch (error) {
+    if (error instanceof BuildError) throw error;
     const detail = error instanceof Error ? error.message : String(error);
     throw new BuildError("input-invalid", `input '${name}': cannot read ${path}: ${detail}`);
   }
@@ -178,7 +184,7 @@ export function resolveOptions(
     if (typeof value === "string" && spec.choices && !spec.choices.includes(value)) {
       throw new BuildError(
         "input-invalid",
-        `option '${name}' must be one of ${spec.choices.join(", ")}, not '${value}'`,
+        `option '${name}' must be one of ${spec.choices.map(showChoice).join(", ")}, not '${value}'`,
       );
     }
     values[name] = value;

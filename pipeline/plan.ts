@@ -5,6 +5,7 @@ import { packageRoot } from "../config/package-root.js";
 import { phaseCommands, resolveOutputs } from "./commands.js";
 import { BuildError } from "./errors.js";
 import { measureFlags } from "./measure.js";
+import { readInputFile } from "./read-input.js";
 import { presetOf, resolveInputs, resolveOptions, type ResolvedInput } from "./parameters.js";
 import { loadRecipe, recipeFile, type LoadedRecipe } from "./recipe.js";
 import type { Recipe } from "./recipe-schema.js";
@@ -214,8 +215,9 @@ async function readChoice(
   let bytes = Buffer.alloc(0);
   if (hostPath !== undefined) {
     try {
-      bytes = await readFile(hostPath);
+      bytes = await readInputFile(`input '${choice.name}'`, hostPath);
     } catch (error) {
+      if (error instanceof BuildError) throw error;
       const detail = error instanceof Error ? error.message : String(error);
       throw new BuildError("input-invalid", `input '${choice.name}': cannot read ${hostPath}: ${detail}`);
     }

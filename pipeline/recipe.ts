@@ -3,6 +3,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { packagePath } from "../config/package-root.js";
 import { BuildError } from "./errors.js";
+import { readInputFile } from "./read-input.js";
 import { RecipeSchema, type Recipe } from "./recipe-schema.js";
 
 /** The guest that `migtd-repro build` builds when no recipe is named. */
@@ -39,8 +40,9 @@ export async function loadRecipe(
   const path = recipePath(reference);
   let bytes: Buffer;
   try {
-    bytes = await readFile(path);
+    bytes = await readInputFile(`recipe '${reference}'`, path);
   } catch (error) {
+    if (error instanceof BuildError) throw error;
     throw new BuildError(
       "recipe-not-found",
       `recipe '${reference}' not found: cannot read ${path} ` +

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, truncate, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { execa } from "execa";
 import { packagePath, packageRoot } from "../../config/package-root.js";
 
@@ -264,6 +265,7 @@ describe("plan errors", () => {
     ["policy v2 without files", ["--policy-v2"], /input 'policy' is required with option 'policy-v2'/],
     ["issuer chain without v2", ["--policy-issuer-chain", `${FIXTURE}/inputs/policy_issuer_chain.pem`], /only used with option 'policy-v2'/],
     ["bad log level", ["--log-level", "loud"], /option 'log-level' must be one of/],
+    ["bad image format", ["--image-format", "foo"], /option 'image-format' must be one of '', tdvf, igvm, not 'foo'/],
     ["tag without commit", ["--tag", "v0.7.0"], /needs its commit: give --rev/],
     ["short commit", ["--rev", "4b5eb43"], /full 40-digit/],
     ["folder and commit", ["--source", ".", "--rev", V070], /either --source or --rev/],
@@ -280,6 +282,39 @@ describe("plan errors", () => {
       assert.equal(result.exitCode, 2, result.stderr);
       assert.match(result.stderr, message);
       assert.equal(result.stdout, "");
+    });
+  }
+});
+
+describe("plan input files", () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "migtd-repro-plan-"));
+    await execa("mkfifo", [join(dir, "policy.fifo")]);
+    await writeFile(join(dir, "big.der"), "");
+    await truncate(join(dir, "big.der"), 1024 * 1024 + 1);
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const cases: [string, () => string[], RegExp][] = [
+    ["character device", () => ["--policy", "/dev/zero"], /input 'policy' \/dev\/zero is a character device, not a regular file/],
+    ["FIFO", () => ["--policy", join(dir, "policy.fifo")], /policy\.fifo is a FIFO, not a regular file/],
+    ["file over 1 MiB", () => ["--root-ca", join(dir, "big.der")], /big\.der is 1048577 bytes, larger than the 1 MiB limit/],
+  ];
+  for (const [name, args, message] of cases) {
+    test(`plan: rejects ${name} as input`, async () => {
+      const result = await execa(process.execPath, [MAIN, "plan", ...args()], {
+        cwd: packageRoot(),
+        reject: false,
+        timeout: 10_000,
+      });
+
+      assert.equal(result.timedOut, false);
+      assert.equal(result.exitCode, 2, result.stderr);
+      assert.match(result.stderr, message);
+      assert.equal(result.stderr.split("\n").length, 1, result.stderr);
     });
   }
 });
