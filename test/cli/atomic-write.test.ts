@@ -1,6 +1,19 @@
 import assert from "node:assert/strict";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  createReadStream,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { test } from "node:test";
 import { OutputFileError, writeFileAtomic } from "../../cli/atomic-write.js";
 import { runCli, tempDir } from "../helpers/cli.js";
@@ -86,4 +99,120 @@ test("cli output: folder target exits 2", () => {
   }
   assert.deepEqual(readdirSync(parent).sort(), ["ca.der", "migtd.bin", "out", "policy.json"]);
   assert.deepEqual(readdirSync(target), []);
+});
+
+/** Opens a FIFO for reading and resolves with all it receives until the writer closes. */
+function readFifo(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    createReadStream(path)
+      .on("data", (chunk) => chunks.push(Buffer.from(chunk)))
+      .on("end", () => resolve(Buffer.concat(chunks).toString()))
+      .on("error", reject);
+  });
+}
+
+function mkfifo(path: string): void {
+  const result = spawnSync("mkfifo", [path]);
+  assert.equal(result.status, 0, String(result.stderr));
+}
+
+test("writeFileAtomic: symlink keeps link, writes target", async () => {
+  const dir = tempDir();
+  const target = join(dir, "tcb_mapping.json");
+  const link = join(dir, "link.json");
+  writeFileSync(target, "old", { mode: 0o640 });
+  chmodSync(target, 0o640);
+  symlinkSync(target, link);
+
+  await writeFileAtomic(link, "new");
+
+  assert.ok(lstatSync(link).isSymbolicLink());
+  assert.equal(readlinkSync(link), target);
+  assert.equal(readFileSync(target, "utf8"), "new");
+  assert.equal(statSync(target).mode & 0o777, 0o640);
+  assert.deepEqual(readdirSync(dir).sort(), ["link.json", "tcb_mapping.json"]);
+});
+
+test("writeFileAtomic: existing file keeps its mode", async () => {
+  const dir = tempDir();
+  const path = join(dir, "out.json");
+  writeFileSync(path, "old");
+  chmodSync(path, 0o600);
+
+  await writeFileAtomic(path, "new");
+
+  assert.equal(readFileSync(path, "utf8"), "new");
+  assert.equal(statSync(path).mode & 0o777, 0o600);
+});
+
+test("writeFileAtomic: private key mode never widens", async () => {
+  const dir = tempDir();
+  const existing = join(dir, "old.pem");
+  writeFileSync(existing, "old");
+  chmodSync(existing, 0o644);
+  const fresh = join(dir, "new.pem");
+
+  await writeFileAtomic(existing, "key", { mode: 0o600 });
+  await writeFileAtomic(fresh, "key", { mode: 0o600 });
+
+  assert.equal(statSync(existing).mode & 0o777, 0o600);
+  assert.equal(statSync(fresh).mode & 0o777, 0o600);
+});
+
+test("writeFileAtomic: FIFO written in place", async () => {
+  const dir = tempDir();
+  const fifo = join(dir, "out.fifo");
+  const link = join(dir, "link");
+  mkfifo(fifo);
+  symlinkSync(fifo, link);
+
+  for (const path of [fifo, link]) {
+    const received = readFifo(fifo);
+    await writeFileAtomic(path, `through ${basename(path)}`);
+    assert.equal(await received, `through ${basename(path)}`);
+  }
+  assert.ok(lstatSync(fifo).isFIFO());
+  assert.ok(lstatSync(link).isSymbolicLink());
+  assert.deepEqual(readdirSync(dir).sort(), ["link", "out.fifo"]);
+});
+
+test("cli output: -o /dev/stdout writes stdout", () => {
+  const dir = tempDir();
+  const input = image(dir);
+  const before = readlinkSync("/dev/stdout");
+
+  // spawnSync gives the child its own pipe as stdout, so the child's
+  // /dev/stdout resolves to that pipe and nothing reaches this process's.
+  const piped = runCli(["hash", "--image", input, "-o", "/dev/stdout", "--json"]);
+  const replaced = !lstatSync("/dev/stdout").isSymbolicLink();
+  if (replaced) {
+    // A regression renamed a file over the link: put the link back before failing.
+    rmSync("/dev/stdout");
+    symlinkSync(before, "/dev/stdout");
+  }
+  assert.equal(replaced, false, "/dev/stdout was replaced by a regular file");
+  assert.equal(readlinkSync("/dev/stdout"), before);
+
+  const printed = runCli(["hash", "--image", input, "--json"]);
+  assert.equal(piped.status, 0, piped.stderr);
+  assert.equal(printed.status, 0, printed.stderr);
+  assert.equal(piped.stdout, JSON.stringify(JSON.parse(printed.stdout)));
+});
+
+test("cli output: -o symlink writes its target", () => {
+  const dir = tempDir();
+  const input = image(dir);
+  const target = join(dir, "hash.json");
+  const link = join(dir, "link.json");
+  writeFileSync(target, "old");
+  chmodSync(target, 0o640);
+  symlinkSync(target, link);
+
+  const result = runCli(["hash", "--image", input, "-o", link, "--json"]);
+
+  assert.equal(result.status, 0, result.stderr);
+  assert.ok(lstatSync(link).isSymbolicLink());
+  assert.match(readFileSync(target, "utf8"), /^\{"servtdInfoHash":"[0-9a-f]{96}"\}$/);
+  assert.equal(statSync(target).mode & 0o777, 0o640);
 });
