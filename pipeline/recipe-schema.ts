@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MAX_TIMEOUT_SECONDS } from "./limits.js";
 
 /**
  * A guest recipe: everything that defines how one firmware is built. It is a
@@ -211,7 +212,7 @@ export const RecipeSchema = z.strictObject({
   persist: z.array(z.string().regex(/^(\/|\$\{HOME\}\/)/)).optional(),
   limits: LimitsSpec.default({}),
   /** Time limit for all phases of one build together, in seconds. */
-  timeoutSeconds: z.number().int().positive().default(3600),
+  timeoutSeconds: z.number().int().positive().max(MAX_TIMEOUT_SECONDS).default(3600),
   measure: MeasureSpec.default({
     policyV2: false,
     testDisableRaAndAcceptAll: false,

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import type { ParseArgsConfig } from "node:util";
 import type { BuildRequest, BuildResult } from "../../pipeline/build.js";
 import type { BuildError } from "../../pipeline/errors.js";
@@ -7,6 +8,7 @@ import { parseCommandArgs } from "../args.js";
 import { EXIT, EXIT_STATUS_HELP } from "../exit.js";
 import { UsageError } from "../usage-error.js";
 import { parseUser } from "../../pipeline/resolve-recipe.js";
+import { MAX_TIMEOUT_SECONDS } from "../../pipeline/limits.js";
 
 const USAGE = `Usage: migtd-repro build [--recipe NAME|PATH] [--source DIR | --git URL --rev COMMIT]
                          [--policy FILE] [--root-ca FILE] [--input NAME=FILE]
@@ -49,11 +51,13 @@ Options:
                            identical outputs (1 to 20; default: 2; 1 builds
                            once)
       --timeout SECONDS    time limit of one build, all phases together
-                           (default: the recipe's, 3600 unless it says)
-      --memory BYTES       memory limit of each build container, at least 6m;
+                           (at most 2147483; default: the recipe's, 3600
+                           unless it says)
+      --memory BYTES       memory limit of each build container, 6m to 8 PiB;
                            k, m and g suffixes are powers of 1024 (default:
                            the recipe's, none unless it says)
       --cpus N             CPU limit of each build container, e.g. 1.5
+                           (0.01 up to the host's CPU count)
       --allow-unpinned     build with a recipe whose builder image is not
                            pinned by ID or digest; the record says unpinned
       --sign KEY.pem       after a successful build, sign its attestations with
@@ -223,9 +227,9 @@ function toRequest(
     preset: values.preset as string | undefined,
     out: (values.out as string | undefined) ?? "out",
     rebuilds: rebuildCount(values.rebuilds as string | undefined, maxRebuilds),
-    timeoutSeconds: positiveInteger("--timeout", values.timeout as string | undefined),
+    timeoutSeconds: timeoutSeconds(values.timeout as string | undefined),
     memoryBytes: byteSize(values.memory as string | undefined),
-    cpus: positiveNumber("--cpus", values.cpus as string | undefined),
+    cpus: cpuCount(values.cpus as string | undefined),
     allowUnpinned: values["allow-unpinned"] === true,
     terminal: process.stderr.isTTY ? process.stderr : undefined,
   };
@@ -291,10 +295,28 @@ function positiveInteger(flag: string, text: string | undefined): number | undef
   return Number(text);
 }
 
-function positiveNumber(flag: string, text: string | undefined): number | undefined {
+function timeoutSeconds(text: string | undefined): number | undefined {
+  const seconds = positiveInteger("--timeout", text);
+  if (seconds !== undefined && seconds > MAX_TIMEOUT_SECONDS) {
+    throw new UsageError(
+      `build: --timeout must be at most ${MAX_TIMEOUT_SECONDS} seconds (about 24 days), Node's longest timer, not '${text}'`,
+    );
+  }
+  return seconds;
+}
+
+/** Smallest CPU limit the Docker engine accepts for a container; the largest is the host's CPU count. */
+const MIN_CPUS = 0.01;
+
+function cpuCount(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
-  if (!(value > 0) || !Number.isFinite(value)) throw new UsageError(`build: ${flag} takes a positive number, not '${text}'`);
+  const max = availableParallelism();
+  if (!/^[0-9.]+$/.test(text) || !(value >= MIN_CPUS && value <= max)) {
+    throw new UsageError(
+      `build: --cpus takes a number from ${MIN_CPUS} (the Docker engine's minimum) to ${max} (the CPUs of this host), not '${text}'`,
+    );
+  }
   return value;
 }
 
@@ -303,11 +325,21 @@ const SIZE_UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 10
 /** Smallest memory limit the Docker engine accepts for a container: 6 MiB. */
 const MIN_MEMORY_BYTES = 6 * 1024 ** 2;
 
+/**
+ * Maximum memory limit: 8 PiB, the largest whole number a JavaScript number
+ * represents exactly. It is below the engine's int64 limit of 2^63-1 bytes,
+ * so the engine receives the requested value unchanged.
+ */
+const MAX_MEMORY_BYTES = Number.MAX_SAFE_INTEGER;
+
 function byteSize(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const match = /^([1-9][0-9]*)([kmg]?)$/i.exec(text);
   if (!match) throw new UsageError(`build: --memory takes bytes with an optional k, m or g suffix, not '${text}'`);
   const bytes = Number(match[1]) * SIZE_UNITS[match[2]!.toLowerCase()]!;
+  if (bytes > MAX_MEMORY_BYTES) {
+    throw new UsageError(`build: --memory must be at most ${MAX_MEMORY_BYTES} bytes (8 PiB), not '${text}'`);
+  }
   if (bytes < MIN_MEMORY_BYTES) {
     throw new UsageError(
       `build: --memory must be at least 6m (${MIN_MEMORY_BYTES} bytes), the Docker engine's minimum, not '${text}'`,

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { copyFile, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readdir, readFile, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import Docker from "dockerode";
@@ -139,7 +139,15 @@ test("build cli: bad values exit 2", async () => {
     [["--rebuilds", "1000000"], /--rebuilds must be a whole number from 1 to 20, not '1000000'/],
     [["--rebuilds", "-1"], /--rebuilds must be a whole number from 1 to 20, not '-1'/],
     [["--rebuilds=-1"], /--rebuilds must be a whole number from 1 to 20, not '-1'/],
-    [["--cpus", "-2"], /--cpus takes a positive number, not '-2'/],
+    [["--cpus", "-2"], /--cpus takes a number from 0\.01 .* to \d+ \(the CPUs of this host\), not '-2'/],
+    // The engine's minimum is 0.01 CPU, and the host has fewer than 100000 CPUs.
+    [["--cpus", "0.001"], /--cpus takes a number from 0\.01 .*not '0\.001'/],
+    [["--cpus", "100000"], /--cpus takes a number from 0\.01 .*not '100000'/],
+    // 99999999999999999999 GiB is past the engine's int64 byte count.
+    [["--memory", "99999999999999999999g"], /--memory must be at most 9007199254740991 bytes .*not '99999999999999999999g'/],
+    // Node's timers take at most 2^31-1 ms, so 2147483 s is the maximum.
+    [["--timeout", "2147484"], /--timeout must be at most 2147483 seconds.*not '2147484'/],
+    [["--timeout", "2200000"], /--timeout must be at most 2147483 seconds.*not '2200000'/],
   ];
   for (const [args, message] of cases) {
     const result = await runCli(["build", "--recipe", recipe.path, "--out", recipe.outDir, ...args]);
@@ -150,6 +158,35 @@ test("build cli: bad values exit 2", async () => {
   }
   assert.deepEqual(await containersOf(recipe.name), []);
   assert.equal(existsSync(recipe.outDir), false);
+});
+
+test("build cli: special input files exit 2", async () => {
+  const recipe = await recipeWith("true", {
+    inputs: { policy: { description: "migration policy file", path: "/opt/policy.json", format: "json" } },
+  });
+  const fifo = join(recipe.sourceDir, "..", "policy.fifo");
+  const big = join(recipe.sourceDir, "..", "big.json");
+  await execa("mkfifo", [fifo]);
+  await writeFile(big, "");
+  await truncate(big, 1024 * 1024 + 1);
+  const cases: Array<[string, RegExp]> = [
+    ["/dev/zero", /input 'policy' \/dev\/zero is a character device, not a regular file; give a file/],
+    [fifo, /policy\.fifo is a FIFO, not a regular file/],
+    [big, /big\.json is 1048577 bytes, larger than the 1 MiB limit/],
+  ];
+  for (const [policy, message] of cases) {
+    const result = await execa(
+      process.execPath,
+      [CLI, "build", "--recipe", recipe.path, "--out", recipe.outDir, "--rebuilds", "1", "--policy", policy],
+      { reject: false, stdin: "ignore", timeout: 10_000 },
+    );
+
+    assert.equal(result.timedOut, false, policy);
+    assert.equal(result.exitCode, 2, `${policy}: ${result.stderr}`);
+    assert.match(result.stderr, message);
+    assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
+  }
+  assert.deepEqual(await containersOf(recipe.name), []);
 });
 
 test("build cli: failing command exits 4", async () => {

@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { execa } from "execa";
 import { BuildError, type BuildErrorCode } from "../../pipeline/errors.js";
 import { resolveInputs, resolveOptions } from "../../pipeline/parameters.js";
 import { checkPinned, loadRecipe, recipePath, type LoadedRecipe } from "../../pipeline/recipe.js";
@@ -73,6 +74,24 @@ test("loadRecipe: invalid JSON and fields", async () => {
   );
 });
 
+test("loadRecipe: timeout above Node's timer limit", async () => {
+  // Node's timers take at most 2^31-1 ms, so 2147483 s is the maximum.
+  assert.equal((await loadRecipe(await writeRecipe({ ...BASE, timeoutSeconds: 2147483 }))).recipe.timeoutSeconds, 2147483);
+  await expectCode(
+    loadRecipe(await writeRecipe({ ...BASE, timeoutSeconds: 2147484 })),
+    "recipe-invalid",
+    /invalid at timeoutSeconds/,
+  );
+});
+
+test("loadRecipe: FIFO as recipe rejected", async () => {
+  const path = await writeRecipe("");
+  await rm(path);
+  await execa("mkfifo", [path]);
+
+  await expectCode(loadRecipe(path), "input-invalid", /recipe\.json is a FIFO, not a regular file/);
+});
+
 test("loadRecipe: digest of the file", async () => {
   const path = await writeRecipe(BASE);
   const loaded = await loadRecipe(path);
@@ -113,6 +132,17 @@ test("resolveOptions: types, choices, environment", async () => {
   assert.throws(() => resolveOptions(loaded, { v2: "maybe" }), /boolean: give true or false, not 'maybe'/);
   assert.throws(() => resolveOptions(loaded, { level: "loud" }), /must be one of info, debug, not 'loud'/);
   assert.throws(() => resolveOptions(loaded, { colour: "red" }), /has no option 'colour' \(options: v2, level\)/);
+});
+
+test("resolveOptions: empty choice shown as ''", async () => {
+  const loaded = await loadRecipe(
+    await writeRecipe({
+      ...BASE,
+      options: { format: { description: "format", type: "string", default: "", env: "FORMAT", choices: ["", "tdvf", "igvm"] } },
+    }),
+  );
+
+  assert.throws(() => resolveOptions(loaded, { format: "foo" }), /must be one of '', tdvf, igvm, not 'foo'/);
 });
 
 test("resolveInputs: defaults and conditions", async () => {
