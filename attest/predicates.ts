@@ -1,5 +1,6 @@
 import { AttestationError } from "./attestation-error.js";
 import type { BuildRecord, RecordMeasurementValue } from "./build-record.js";
+import type { ImageHashesHex } from "./hash-image.js";
 import { isObject } from "./statement.js";
 
 /**
@@ -19,7 +20,7 @@ export interface ServtdInfoFields {
 }
 
 /** TD measurement predicate: the values and the parameters they depend on. */
-export interface TdMeasurementPredicate {
+export interface TdMeasurementPredicate extends ImageHashesHex {
   /** MRTD page order: "single-pass" (KVM, upstream) or "two-pass". */
   pageOrder: "single-pass" | "two-pass";
   servtdInfo: ServtdInfoFields;
@@ -29,13 +30,6 @@ export interface TdMeasurementPredicate {
   servtdType: 0;
   policyV2: boolean;
   testDisableRaAndAcceptAll: boolean;
-  mrtd: string;
-  rtmr0: string;
-  rtmr1: string;
-  rtmr2: string;
-  rtmr3: string;
-  servtdInfoHash: string;
-  servtdHash: string;
 }
 
 /** Reproducibility predicate: independent builds that gave the same bytes. */
