@@ -22,7 +22,7 @@ export interface BuilderImage {
  * pin. Without a pin, a recipe with a way to make the image (rootfs or
  * Dockerfile) always makes it and uses the new ID, because an image found
  * by tag could be anything. Only a recipe with neither a pin nor a way to
- * make the image is looked up by tag; the caller has already decided
+ * make the image is looked up by tag. The caller has already decided
  * whether such unpinned recipes are allowed.
  */
 export async function resolveBuilderImage(

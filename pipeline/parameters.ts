@@ -117,7 +117,7 @@ function checkCondition(
   }
 }
 
-/** A choice as an error message shows it: the empty string as ''. */
+/** Formats a choice for an error message, showing the empty string as ''. */
 function showChoice(choice: string): string {
   return choice === "" ? "''" : choice;
 }
