@@ -15,7 +15,7 @@ export type ErrorKind =
 /**
  * Base of every error this project raises on purpose. Each domain subclasses
  * it with a string-literal union of stable codes that callers and tests
- * switch on; the message is one line that names the bad value and the fix.
+ * switch on. The message is one line that names the bad value and the fix.
  */
 export abstract class ReproError<Code extends string = string> extends Error {
   abstract readonly kind: ErrorKind;

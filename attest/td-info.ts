@@ -41,7 +41,7 @@ export const SERVTD_TYPE_MIGTD = 0;
 /**
  * SERVTD_ATTR bits 32..41 tell the TDX module to ignore one TD_INFO field
  * each, in TD_INFO order starting with attributes (migtd-hash
- * SERVTD_ATTR_IGNORE_*); an ignored field is zeroed before hashing.
+ * SERVTD_ATTR_IGNORE_*). An ignored field is zeroed before hashing.
  */
 const SERVTD_ATTR_IGNORE_FIRST_BIT = 32n;
 

@@ -3,8 +3,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /**
- * The folder holding migtd-repro's package.json, where `config/`, `guest/`
- * and `docker/` live. Compiled code runs from `dist/config/`, so it is two
+ * Returns the folder that contains migtd-repro's package.json, where
+ * `config/`, `guest/` and `docker/` live. Compiled code runs from `dist/config/`, so it is two
  * levels up from this file.
  */
 export function packageRoot(): string {

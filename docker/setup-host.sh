@@ -27,7 +27,7 @@ if docker info >/dev/null 2>&1; then
   exit 0
 fi
 
-# No engine answers on the default socket: start one. Without a registry or
+# No engine responds on the default socket, so start one. Without a registry or
 # an outside network, builds run with networking off, so the engine needs no
 # bridge and must not rewrite the host's firewall.
 log=${DOCKERD_LOG:-/tmp/migtd-repro-dockerd.log}
@@ -40,5 +40,5 @@ for _ in $(seq 1 60); do
   fi
   sleep 0.5
 done
-echo "setup-host: dockerd did not answer on /var/run/docker.sock within 30 s; see $log" >&2
+echo "setup-host: dockerd did not respond on /var/run/docker.sock within 30 s; see $log" >&2
 exit 3

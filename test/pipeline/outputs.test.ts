@@ -115,7 +115,9 @@ for (const [name, output, entries, message] of rejected) {
     const left = await readdir(dir).catch(() => []);
     for (const entry of left) {
       const stats = await lstat(join(dir, entry));
-      assert.ok(!stats.isCharacterDevice() && !stats.isBlockDevice() && !stats.isFIFO(), `${entry} was created`);
+      assert.ok(!stats.isCharacterDevice(), `character device ${entry} was created`);
+      assert.ok(!stats.isBlockDevice(), `block device ${entry} was created`);
+      assert.ok(!stats.isFIFO(), `FIFO ${entry} was created`);
     }
   });
 }

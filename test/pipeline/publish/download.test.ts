@@ -107,7 +107,8 @@ test("download: temporary folder removed after use", async () => {
   );
 
   assert.equal(size, folder.files.get("migtd.bin")!.length);
-  assert.ok(seen !== undefined && seen.startsWith(tmpdir()));
+  assert.ok(seen !== undefined, "the callback never ran");
+  assert.ok(seen.startsWith(tmpdir()), `${seen} is not under ${tmpdir()}`);
   await assert.rejects(access(dirname(seen)), { code: "ENOENT" });
 });
 
