@@ -15,6 +15,8 @@ export class ByteReader {
     readonly name = "image",
     /** Offset of bytes[0] in the file, so messages give file offsets. */
     readonly base = 0,
+    /** Called before each read, for bytes loaded on demand (ImageBytes). */
+    private readonly load?: (offset: number, length: number) => void,
   ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
@@ -61,7 +63,10 @@ export class ByteReader {
       offset >= 0 &&
       length >= 0 &&
       offset + length <= this.bytes.length;
-    if (inside) return;
+    if (inside) {
+      this.load?.(offset, length);
+      return;
+    }
 
     throw new MeasureError(
       "image-truncated",

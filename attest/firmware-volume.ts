@@ -1,5 +1,6 @@
 import { ByteReader } from "./byte-reader.js";
 import { bytesToGuid, GUID_SIZE } from "./guid.js";
+import { ImageBytes } from "./image-bytes.js";
 import { hex, MeasureError } from "./measure-error.js";
 import { SECTION_TYPE, type TdMetadata, type TdvfSection } from "./td-metadata.js";
 
@@ -150,9 +151,9 @@ export function parseFirmwareVolumeHeader(cfv: Uint8Array, base: number): Firmwa
  * walk stops at the first header that does not fit or whose checksum is
  * wrong (erased space, the end of the files), so later files are not seen.
  */
-export function readCfvFiles(image: Uint8Array, metadata: TdMetadata): CfvFile[] {
+export function readCfvFiles(image: Uint8Array | ImageBytes, metadata: TdMetadata): CfvFile[] {
   const section = cfvSection(metadata);
-  const cfv = image.subarray(section.dataOffset, section.dataOffset + section.rawDataSize);
+  const cfv = ImageBytes.of(image).view(section.dataOffset, section.rawDataSize);
   const header = parseFirmwareVolumeHeader(cfv, section.dataOffset);
   return listFfsFiles(cfv, header.headerLength, section.dataOffset);
 }

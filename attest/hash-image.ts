@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { MIGTD_FILE_GUIDS, readCfvFiles, requireRawFile, type CfvFile } from "./firmware-volume.js";
+import { ImageBytes } from "./image-bytes.js";
 import { hex, MeasureError } from "./measure-error.js";
 import { computeMrtd, type PageOrder } from "./mrtd.js";
 import { extendRtmr, zeroRegister } from "./rtmr.js";
@@ -67,7 +68,8 @@ const U64_MAX = (1n << 64n) - 1n;
  * migtd-hash v0.7.1 does, except that the CFV is found through the TD
  * metadata rather than assumed at offset 0 with MigTD's layout size.
  */
-export function hashImage(image: Uint8Array, options: HashOptions): ImageHashes {
+export function hashImage(input: Uint8Array | ImageBytes, options: HashOptions): ImageHashes {
+  const image = ImageBytes.of(input);
   const servtdAttr = options.servtdAttr ?? 0n;
   if (servtdAttr < 0n || servtdAttr > U64_MAX) {
     throw new MeasureError("servtd-info-invalid", `SERVTD_ATTR ${hex(servtdAttr)} does not fit in 64 bits`);
@@ -88,7 +90,7 @@ export function hashImage(image: Uint8Array, options: HashOptions): ImageHashes 
   };
 }
 
-function measureTdInfo(image: Uint8Array, metadata: TdMetadata, options: HashOptions): TdInfoFields {
+function measureTdInfo(image: ImageBytes, metadata: TdMetadata, options: HashOptions): TdInfoFields {
   // Like migtd-hash, the RA-disabled policy v1 build reads nothing from the CFV.
   const needsFiles = options.policyV2 === true || options.testDisableRaAndAcceptAll !== true;
   const files = needsFiles ? readCfvFiles(image, metadata) : [];
@@ -136,10 +138,32 @@ export function computeMigtdRtmrs(
   return [separator, rtmr1, rtmr2, zeroRegister()];
 }
 
-/** sha256 and sha384 of the whole file, lowercase hex. */
-export function fileDigests(image: Uint8Array): { sha256: string; sha384: string } {
-  return {
-    sha256: createHash("sha256").update(image).digest("hex"),
-    sha384: createHash("sha384").update(image).digest("hex"),
-  };
+/** sha256 and sha384 of a whole file, lowercase hex. */
+export interface FileDigests {
+  sha256: string;
+  sha384: string;
+}
+
+// Bytes of an image file hashed at a time.
+const DIGEST_CHUNK_SIZE = 1024 * 1024;
+
+/** sha256 and sha384 of the whole image. */
+export function fileDigests(input: Uint8Array | ImageBytes): FileDigests {
+  const image = ImageBytes.of(input);
+  const sha256 = createHash("sha256");
+  const sha384 = createHash("sha384");
+  if (image.isInMemory) {
+    const bytes = image.view(0, image.length);
+    sha256.update(bytes);
+    sha384.update(bytes);
+  } else {
+    const chunk = new Uint8Array(Math.min(DIGEST_CHUNK_SIZE, image.length));
+    for (let offset = 0; offset < image.length; offset += chunk.length) {
+      const part = chunk.subarray(0, Math.min(chunk.length, image.length - offset));
+      image.copyRange(part, offset);
+      sha256.update(part);
+      sha384.update(part);
+    }
+  }
+  return { sha256: sha256.digest("hex"), sha384: sha384.digest("hex") };
 }

@@ -28,6 +28,7 @@ export {
   type ImageHashes,
   type ImageHashesHex,
 } from "./hash-image.js";
+export { ImageBytes, type ImageFile } from "./image-bytes.js";
 export {
   diffImages,
   metadataRegions,

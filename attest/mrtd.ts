@@ -1,4 +1,5 @@
 import { createHash, type Hash } from "node:crypto";
+import { ImageBytes } from "./image-bytes.js";
 import { hex, MeasureError } from "./measure-error.js";
 import {
   PAGE_SIZE,
@@ -49,15 +50,16 @@ const STREAM_BUFFER_PAGES = 128;
 
 /** Computes MRTD over the sections in table order. */
 export function computeMrtd(
-  image: Uint8Array,
+  image: Uint8Array | ImageBytes,
   metadata: TdMetadata,
   order: PageOrder = "single-pass",
 ): Buffer {
   checkMeasureLimits(metadata);
 
   const stream = new BlockStream(createHash("sha384"));
+  const window = new PageWindow(ImageBytes.of(image));
   for (const section of metadata.sections) {
-    const view = new SectionView(image, section);
+    const view = new SectionView(window, section);
     // A PAGE.AUG section without MR.EXTEND contributes nothing, and its
     // MemoryDataSize is not limited, so its pages must not even be counted.
     if (!view.added && !view.extended) continue;
@@ -123,17 +125,21 @@ class SectionView {
   readonly pages: number;
   readonly added: boolean;
   readonly extended: boolean;
-  private readonly raw: Buffer;
+  private readonly dataOffset: number;
+  private readonly rawDataSize: number;
   private readonly gpaLow: number;
   private readonly gpaHigh: number;
 
-  constructor(image: Uint8Array, section: TdvfSection) {
+  constructor(
+    private readonly window: PageWindow,
+    section: TdvfSection,
+  ) {
     this.pages = Number(section.memoryDataSize / BigInt(PAGE_SIZE));
     this.added = isAdded(section);
     this.extended = isExtended(section);
-    // subarray, because a section without raw data may have any DataOffset.
-    const whole = Buffer.from(image.buffer, image.byteOffset, image.length);
-    this.raw = whole.subarray(section.dataOffset, section.dataOffset + section.rawDataSize);
+    // A section without raw data may have any DataOffset, so it is never read.
+    this.dataOffset = section.dataOffset;
+    this.rawDataSize = section.rawDataSize;
     this.gpaLow = Number(section.memoryAddress & 0xffffffffn);
     this.gpaHigh = Number(section.memoryAddress >> 32n);
   }
@@ -164,9 +170,11 @@ class SectionView {
    */
   writeExtends(target: StreamBuffer, at: number, page: number): void {
     const pageStart = page * PAGE_SIZE;
-    const available = Math.max(0, Math.min(PAGE_SIZE, this.raw.length - pageStart));
+    const available = Math.max(0, Math.min(PAGE_SIZE, this.rawDataSize - pageStart));
     const staging = target.stagingOffset;
-    if (available > 0) target.bytes.set(this.raw.subarray(pageStart, pageStart + available), staging);
+    if (available > 0) {
+      target.bytes.set(this.window.bytes(this.dataOffset, this.rawDataSize, pageStart, available), staging);
+    }
     if (available < PAGE_SIZE) target.bytes.fill(0, staging + available, staging + PAGE_SIZE);
 
     for (let chunk = 0; chunk < CHUNKS_PER_PAGE; chunk++) {
@@ -175,6 +183,37 @@ class SectionView {
       this.writeGpa(target, header + BLOCK_GPA_OFFSET, page, chunk * EXTEND_CHUNK_SIZE);
       target.bytes.copyWithin(header + BLOCK_SIZE, from, from + EXTEND_CHUNK_SIZE);
     }
+  }
+}
+
+// Bytes read from an image file at a time (128 pages).
+const WINDOW_SIZE = 512 * 1024;
+
+/**
+ * Section data on its way to the block stream. An image in memory is read
+ * in place; an image file is read a window at a time into one reused
+ * buffer, so the pages are never all in memory.
+ */
+class PageWindow {
+  private buffer: Uint8Array | undefined;
+  private start = 0;
+  private end = 0;
+
+  constructor(private readonly image: ImageBytes) {}
+
+  /** The `length` bytes at `offset` of the section data at [dataOffset, dataOffset + dataSize). */
+  bytes(dataOffset: number, dataSize: number, offset: number, length: number): Uint8Array {
+    if (this.image.isInMemory) return this.image.view(dataOffset + offset, length);
+
+    const from = dataOffset + offset;
+    if (from < this.start || from + length > this.end) {
+      this.buffer ??= new Uint8Array(WINDOW_SIZE);
+      const size = Math.min(WINDOW_SIZE, dataOffset + dataSize - from);
+      this.image.copyRange(this.buffer.subarray(0, size), from);
+      this.start = from;
+      this.end = from + size;
+    }
+    return this.buffer!.subarray(from - this.start, from - this.start + length);
   }
 }
 

@@ -1,4 +1,5 @@
 import { hashImage, imageHashesToHex } from "./hash-image.js";
+import type { ImageBytes } from "./image-bytes.js";
 import { MEASUREMENT_FIELDS, type TdMeasurementPredicate } from "./predicates.js";
 import { parseServtdInfo } from "./servtd-info.js";
 
@@ -20,7 +21,7 @@ export const MEASUREMENT_NAMES: MeasurementValues = {
  * returns the values it should attest, as lowercase hex.
  */
 export function remeasure(
-  image: Uint8Array,
+  image: Uint8Array | ImageBytes,
   parameters: Omit<TdMeasurementPredicate, (typeof MEASUREMENT_FIELDS)[number]>,
 ): MeasurementValues {
   const hashes = hashImage(image, {

@@ -1,5 +1,6 @@
 import { ByteReader } from "./byte-reader.js";
 import { bytesToGuid, GUID_SIZE, guidEquals } from "./guid.js";
+import { ImageBytes } from "./image-bytes.js";
 import { hex, MeasureError } from "./measure-error.js";
 
 // Locating the metadata (td-shim specification, TDVF design guide):
@@ -101,8 +102,9 @@ export interface TdMetadata {
  * layout, applying the sanity rules upstream's MRTD tools apply (td-shim
  * td-shim-tools tee_info_hash.rs) and range checks they leave to a panic.
  */
-export function parseTdMetadata(image: Uint8Array): TdMetadata {
-  const reader = new ByteReader(image);
+export function parseTdMetadata(input: Uint8Array | ImageBytes): TdMetadata {
+  const image = ImageBytes.of(input);
+  const reader = new ByteReader(image.sparse, "image", 0, (offset, length) => image.load(offset, length));
   if (image.length < OVMF_TABLE_FOOTER_OFFSET_FROM_END) {
     throw new MeasureError(
       "image-truncated",

@@ -1,5 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from "node:fs";
 import { ReproError } from "../attest/errors.js";
+import type { ImageFile } from "../attest/image-bytes.js";
 
 export type InputFileErrorCode = "input-file";
 
@@ -34,6 +35,30 @@ export const MAX_TEXT_FILE_SIZE = 16 * 1024 * 1024;
  * size is unknown, so /dev/zero would fill memory and a FIFO could block.
  */
 export function readInputFile(path: string, description: string, maxBytes = MAX_IMAGE_FILE_SIZE): Buffer {
+  const file = openInputFile(path, description, maxBytes);
+  try {
+    const buffer = Buffer.allocUnsafe(file.size);
+    file.readInto(buffer, 0);
+    return buffer;
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * A regular input file, open for reads at any offset (ImageBytes.fromFile
+ * reads an image this way, a part at a time). Close it when done.
+ */
+export interface OpenInputFile extends ImageFile {
+  readonly fd: number;
+  readonly stats: Stats;
+  /** Throws an InputFileError if the file's size or times changed since it was opened. */
+  checkUnchanged(): void;
+  close(): void;
+}
+
+/** Opens a regular file of at most maxBytes, with the checks and messages of readInputFile. */
+export function openInputFile(path: string, description: string, maxBytes = MAX_IMAGE_FILE_SIZE): OpenInputFile {
   let fd: number;
   try {
     // O_NONBLOCK so that opening a FIFO with no writer returns at once; it
@@ -43,8 +68,9 @@ export function readInputFile(path: string, description: string, maxBytes = MAX_
     throw new InputFileError(`cannot read ${description} ${path}: ${systemMessage(error)}`);
   }
 
+  let stats: Stats;
   try {
-    const stats = fstatSync(fd);
+    stats = fstatSync(fd);
     if (!stats.isFile()) {
       throw new InputFileError(`${description} ${path} is ${fileType(stats)}, not a regular file; give a file`);
     }
@@ -53,13 +79,40 @@ export function readInputFile(path: string, description: string, maxBytes = MAX_
         `${description} ${path} is ${stats.size} bytes, larger than the limit of ${formatLimit(maxBytes)}`,
       );
     }
-    return readWhole(fd, stats.size);
   } catch (error) {
+    closeSync(fd);
     if (error instanceof InputFileError) throw error;
     throw new InputFileError(`cannot read ${description} ${path}: ${systemMessage(error)}`);
-  } finally {
-    closeSync(fd);
   }
+
+  const opened = stats;
+  const changed = () =>
+    new InputFileError(`${description} ${path} changed while it was read; read it again when nothing writes to it`);
+  return {
+    fd,
+    stats,
+    size: stats.size,
+    readInto(target: Uint8Array, offset: number): void {
+      let filled = 0;
+      while (filled < target.length) {
+        let bytesRead: number;
+        try {
+          bytesRead = readSync(fd, target, filled, target.length - filled, offset + filled);
+        } catch (error) {
+          throw new InputFileError(`cannot read ${description} ${path}: ${systemMessage(error)}`);
+        }
+        if (bytesRead === 0) throw changed();
+        filled += bytesRead;
+      }
+    },
+    checkUnchanged(): void {
+      const now = fstatSync(fd);
+      if (now.size !== opened.size || now.mtimeMs !== opened.mtimeMs || now.ctimeMs !== opened.ctimeMs) throw changed();
+    },
+    close(): void {
+      closeSync(fd);
+    },
+  };
 }
 
 function fileType(stats: Stats): string {
@@ -75,18 +128,6 @@ function fileType(stats: Stats): string {
 function formatLimit(bytes: number): string {
   const mebibyte = 1024 * 1024;
   return bytes % mebibyte === 0 ? `${bytes / mebibyte} MiB` : `${bytes} bytes`;
-}
-
-/** Reads `size` bytes into one buffer; readFileSync would first read into chunks it then joins. */
-function readWhole(fd: number, size: number): Buffer {
-  const buffer = Buffer.allocUnsafe(size);
-  let filled = 0;
-  while (filled < size) {
-    const bytesRead = readSync(fd, buffer, filled, size - filled, filled);
-    if (bytesRead === 0) break;
-    filled += bytesRead;
-  }
-  return buffer.subarray(0, filled);
 }
 
 /** Reads and parses a JSON file of at most MAX_TEXT_FILE_SIZE bytes, naming the file in every error. */

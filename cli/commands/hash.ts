@@ -1,6 +1,7 @@
 // Only attest/ modules and node built-ins are imported here, so that `hash`
 // starts fast and never loads the Docker or GitHub clients.
 import { hashImage, type ImageHashes } from "../../attest/hash-image.js";
+import { ImageBytes } from "../../attest/image-bytes.js";
 import { MeasureError } from "../../attest/measure-error.js";
 import { PAGE_ORDERS, type PageOrder } from "../../attest/mrtd.js";
 import { parseServtdInfo } from "../../attest/servtd-info.js";
@@ -8,7 +9,7 @@ import { packagePath } from "../../config/package-root.js";
 import { parseCommandArgs } from "../args.js";
 import { writeFileAtomic } from "../atomic-write.js";
 import { EXIT } from "../exit.js";
-import { readInputFile, readJsonFile } from "../io.js";
+import { openInputFile, readJsonFile } from "../io.js";
 import { UsageError } from "../usage-error.js";
 
 export const help = `Usage: migtd-repro hash --image FILE [OPTIONS]
@@ -81,16 +82,21 @@ export async function run(argv: string[]): Promise<number> {
   const pageOrder = parsePageOrder(values["page-order"]);
 
   const servtdInfo = parseServtdInfo(readJsonFile(servtdInfoPath, "servtd_info file"), servtdInfoPath);
-  const image = readInputFile(values.image, "image");
-  rejectIgvm(image, values.image);
-
-  const hashes = hashImage(image, {
-    servtdInfo,
-    policyV2: values["policy-v2"] ?? false,
-    testDisableRaAndAcceptAll: values["test-disable-ra-and-accept-all"] ?? false,
-    servtdAttr,
-    pageOrder,
-  });
+  const file = openInputFile(values.image, "image");
+  let hashes: ImageHashes;
+  try {
+    const image = ImageBytes.fromFile(file);
+    rejectIgvm(image, values.image);
+    hashes = hashImage(image, {
+      servtdInfo,
+      policyV2: values["policy-v2"] ?? false,
+      testDisableRaAndAcceptAll: values["test-disable-ra-and-accept-all"] ?? false,
+      servtdAttr,
+      pageOrder,
+    });
+  } finally {
+    file.close();
+  }
   if (values.verbose) printRegisters(hashes);
 
   if (values["output-td-info"] !== undefined) await writeTdInfo(values["output-td-info"], hashes);
@@ -130,8 +136,8 @@ function parsePageOrder(text: string | undefined): PageOrder {
 
 const IGVM_MAGIC = Buffer.from("IGVM", "latin1");
 
-function rejectIgvm(image: Buffer, path: string): void {
-  if (image.subarray(0, 4).equals(IGVM_MAGIC)) {
+function rejectIgvm(image: ImageBytes, path: string): void {
+  if (image.length >= IGVM_MAGIC.length && IGVM_MAGIC.equals(image.view(0, IGVM_MAGIC.length))) {
     throw new MeasureError("unsupported-format", `${path} is an IGVM file; migtd-repro measures the raw TDVF image (migtd.bin, built with --image-format tdvf)`);
   }
 }

@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { InputFileError, MAX_TEXT_FILE_SIZE, readInputFile, readJsonFile } from "../../cli/io.js";
+import { InputFileError, MAX_TEXT_FILE_SIZE, openInputFile, readInputFile, readJsonFile } from "../../cli/io.js";
 import { CLI } from "./attestation-cli.js";
 import { tempDir } from "../helpers/cli.js";
 import { buildMigtdImage, POLICY_GUID, ROOT_CA_GUID } from "../helpers/tdshim-image.js";
@@ -77,5 +77,31 @@ test("cli input: devices and FIFOs exit 2", () => {
     assert.equal(result.error, undefined, `${args.join(" ")} did not finish`);
     assert.equal(result.status, 2, `${args.join(" ")}: ${result.stderr}`);
     assert.equal(result.stderr, `migtd-repro: ${message}, not a regular file; give a file\n`);
+  }
+});
+
+test("openInputFile: a file that shrinks while it is read is an input error", () => {
+  const path = image(tempDir());
+  const file = openInputFile(path, "image");
+  try {
+    truncateSync(path, 0x1000);
+    assert.throws(() => file.readInto(Buffer.alloc(0x2000), 0), {
+      name: "InputFileError",
+      message: `image ${path} changed while it was read; read it again when nothing writes to it`,
+    });
+  } finally {
+    file.close();
+  }
+});
+
+test("openInputFile: checkUnchanged sees a rewritten file", () => {
+  const path = image(tempDir());
+  const file = openInputFile(path, "image");
+  try {
+    file.checkUnchanged();
+    writeFileSync(path, "rewritten");
+    assert.throws(() => file.checkUnchanged(), /changed while it was read/);
+  } finally {
+    file.close();
   }
 });
