@@ -71,6 +71,10 @@ export function decodeWellFormed(json: unknown): ServtdInfo | null {
 type Zod = typeof import("zod");
 
 /** Validates with the zod schema; used for every input the fast path does not accept. */
+function lengthOf(input: unknown): number {
+  return typeof input === "string" || Array.isArray(input) ? input.length : 0;
+}
+
 export function parseWithSchema(json: unknown, source: string): ServtdInfo {
   // zod is loaded through require so this function stays synchronous.
   const { z } = createRequire(import.meta.url)("zod") as Zod;
@@ -78,7 +82,8 @@ export function parseWithSchema(json: unknown, source: string): ServtdInfo {
     const size = SERVTD_INFO_FIELD_SIZES[field];
     return z
       .string({ error: `must be a string of ${size * 2} hex digits (${size} bytes)` })
-      .length(size * 2, { error: (issue) => `must be ${size * 2} hex digits (${size} bytes), got ${String(issue.input).length}` })
+      // zod also runs this check on arrays, whose elements String() may fail to convert.
+      .length(size * 2, { error: (issue) => `must be ${size * 2} hex digits (${size} bytes), got ${lengthOf(issue.input)}` })
       .regex(HEX, { error: `must contain only hex digits 0-9, a-f or A-F (${size} bytes)` })
       .transform((text) => Buffer.from(text, "hex"));
   };

@@ -88,3 +88,14 @@ test("parseServtdInfo: fast path agrees with zod", () => {
     { numRuns: 2000 },
   );
 });
+
+test("parseServtdInfo: array field is an input error", () => {
+  // zod runs the length check on an array too, and String() of an element
+  // without a usable toString used to throw a TypeError.
+  const fields = { attributes: "00".repeat(8), xfam: "00".repeat(8), mrconfigid: "00".repeat(48), mrowner: "00".repeat(48) };
+
+  assert.throws(() => parseServtdInfo({ ...fields, mrownerconfig: [{ toString: "" }] }, "x.json"), {
+    name: "MeasureError",
+    message: "x.json: field 'mrownerconfig' must be a string of 96 hex digits (48 bytes)",
+  });
+});
