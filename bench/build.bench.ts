@@ -14,7 +14,7 @@ import { packagePath } from "../config/package-root.js";
 import { loadRecipe, recipeFile } from "../pipeline/recipe.js";
 
 const RUNS = 5;
-const CLI = packagePath("dist", "bin", "migtd-repro.js");
+const CLI = packagePath("dist", "bin", "migtd-repro.cjs");
 
 function timeCommand(command: string, args: string[]): number {
   const start = performance.now();

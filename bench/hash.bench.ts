@@ -15,7 +15,7 @@ import { buildMigtdImage, POLICY_GUID, ROOT_CA_GUID } from "../test/helpers/tdsh
 const IMAGE_SIZE = 16 * 1024 * 1024;
 const CFV_SIZE = 0x40000;
 const RUNS = 15;
-const CLI = packagePath("dist", "bin", "migtd-repro.js");
+const CLI = packagePath("dist", "bin", "migtd-repro.cjs");
 
 export async function run(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "migtd-repro-bench-"));

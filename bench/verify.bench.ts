@@ -16,7 +16,7 @@ import { makeBuildRecord, makeFixture, makeKeyPair } from "../test/attest/attest
 
 const IMAGE_SIZE = 16 * 1024 * 1024;
 const RUNS = 25;
-const CLI = packagePath("dist", "bin", "migtd-repro.js");
+const CLI = packagePath("dist", "bin", "migtd-repro.cjs");
 
 function timeRun(args: string[]): number {
   const start = performance.now();

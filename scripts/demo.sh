@@ -17,7 +17,7 @@ if [ ! -d node_modules ]; then
 fi
 npx tsc -p tsconfig.json
 
-cli() { node dist/bin/migtd-repro.js "$@"; }
+cli() { node dist/bin/migtd-repro.cjs "$@"; }
 
 if [ ! -f "$key_dir/signing-key.pem" ]; then
   mkdir -p "$key_dir"

@@ -101,7 +101,7 @@ export async function run(argv: string[]): Promise<number> {
     token: tokenFromEnv(),
     verifyFolder: attestationVerifier(trusted),
     client: { apiUrl: apiUrlFromEnv(values["api-url"]) },
-    logger: stderrLogger(),
+    logger: await stderrLogger(),
   });
 
   if (values.json) {
@@ -116,8 +116,11 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 /** Progress on stderr: readable lines on a terminal, JSON lines otherwise. */
-function stderrLogger(): Logger {
+async function stderrLogger(): Promise<Logger> {
   const level = process.env.MIGTD_REPRO_LOG_LEVEL ?? "info";
   if (!process.stderr.isTTY) return pino({ level, base: undefined }, pino.destination(2));
-  return pino({ level, base: undefined, transport: { target: "pino-pretty", options: { destination: 2 } } });
+  // pino-pretty as a stream in this thread, not as a transport: a transport
+  // resolves its target by file path, which the bundled pino cannot.
+  const { default: pretty } = await import("pino-pretty");
+  return pino({ level, base: undefined }, pretty({ destination: 2, sync: true }));
 }

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { packagePath } from "../../config/package-root.js";
 import { makeBuildRecord, makeFixture, makeKeyPair, type Fixture, type KeyPairPem } from "../attest/attestation-fixture.js";
 
-export const CLI = packagePath("dist", "bin", "migtd-repro.js");
+export const CLI = packagePath("dist", "bin", "migtd-repro.cjs");
 
 const temporaryDirs: string[] = [];
 

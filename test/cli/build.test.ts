@@ -19,7 +19,7 @@ import {
   type RecipeOverrides,
 } from "../pipeline/test-recipe.js";
 
-const CLI = packagePath("dist", "bin", "migtd-repro.js");
+const CLI = packagePath("dist", "bin", "migtd-repro.cjs");
 const docker = new Docker();
 let image: TestImage;
 

@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 import { packagePath } from "../../config/package-root.js";
 
-const CLI = packagePath("dist", "bin", "migtd-repro.js");
+const CLI = packagePath("dist", "bin", "migtd-repro.cjs");
 
 function runCli(...args: string[]) {
   return spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8" });

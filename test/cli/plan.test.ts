@@ -13,7 +13,7 @@ import { packagePath, packageRoot } from "../../config/package-root.js";
 const UPDATE = process.env.MIGTD_REPRO_UPDATE_GOLDEN === "1";
 const GOLDEN = packagePath("test", "fixtures", "plan-golden");
 const FIXTURE = "test/fixtures/plan-golden";
-const MAIN = packagePath("dist", "bin", "migtd-repro.js");
+const MAIN = packagePath("dist", "bin", "migtd-repro.cjs");
 
 // intel/MigTD v0.7.0, from `git rev-parse v0.7.0^{commit}` in a clone.
 const V070 = "4b5eb43890bfab447073c89fc26b610e494d9602";

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { moduleRecordingArgs } from "../helpers/cli.js";
 import { GitHubMock } from "../helpers/github-mock.js";
 import type { MockRepository } from "../helpers/github-mock-resources.js";
 import { CLI, makeBuildFolder, makeSignedFolder, runCli } from "./attestation-cli.js";
@@ -164,25 +165,14 @@ test("publish: missing --repo exits 2", async () => {
 
 test("verify: local run loads no octokit", async () => {
   const folder = makeSignedFolder();
-  const record = join(mkdtempSync(join(tmpdir(), "migtd-repro-loads-")), "resolved.txt");
-  // A resolve hook that appends every module specifier the CLI resolves to a file.
-  const hooks = `data:text/javascript,${encodeURIComponent(
-    `import { appendFileSync } from "node:fs";
-     export async function resolve(specifier, context, next) {
-       appendFileSync(${JSON.stringify(record)}, specifier + "\\n");
-       return next(specifier, context);
-     }`,
-  )}`;
-  const register = `data:text/javascript,${encodeURIComponent(
-    `import { register } from "node:module"; register(${JSON.stringify(hooks)});`,
-  )}`;
+  const log = join(mkdtempSync(join(tmpdir(), "migtd-repro-loads-")), "modules.log");
 
-  const result = await runCliAsync(["verify", "--key", folder.publicKey, folder.image], {}, ["--import", register]);
+  const result = await runCliAsync(["verify", "--key", folder.publicKey, folder.image], {}, moduleRecordingArgs(log));
 
   assert.equal(result.status, 0, result.stderr);
-  const resolved = readFileSync(record, "utf8").split("\n");
-  assert.ok(resolved.some((specifier) => /\/verify-[A-Z0-9]+\.js$/.test(specifier)), "the hook saw no module loads");
-  assert.deepEqual(resolved.filter((specifier) => /octokit|pipeline\/publish/.test(specifier)), []);
+  const modules = readFileSync(log, "utf8").split("\n").filter(Boolean);
+  assert.ok(modules.some((module) => module.endsWith("/dist/bin/migtd-repro.cjs")), "the hooks saw the CLI load");
+  assert.deepEqual(modules.filter((module) => /octokit/.test(module)), []);
 });
 
 // verify --github downloads the release into a temporary folder through

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { packagePath } from "../../config/package-root.js";
 
-const CLI = packagePath("dist", "bin", "migtd-repro.js");
+const CLI = packagePath("dist", "bin", "migtd-repro.cjs");
 
 export function runCli(args: string[], options: { cwd?: string } = {}) {
   return spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", cwd: options.cwd });
@@ -31,15 +31,29 @@ export function tempDir(): string {
 }
 
 /**
- * Runs the CLI with a module resolve hook that records every module URL
- * the process loads, and returns the result with that list.
+ * Node options that record every module the process loads into `log`, one
+ * absolute path or URL per line: a require() hook (--require) for the
+ * bundled CommonJS CLI and its vendored packages, and a resolve hook
+ * (--import) for ES modules such as octokit and execa.
  */
-export function runCliRecordingModules(args: string[]) {
+export function moduleRecordingArgs(log: string): string[] {
   const dir = tempDir();
-  const log = join(dir, "modules.log");
+  const requireHook = join(dir, "require-hook.cjs");
   const hooks = join(dir, "hooks.mjs");
   const register = join(dir, "register.mjs");
   writeFileSync(log, "");
+  writeFileSync(
+    requireHook,
+    `const Module = require("node:module");
+const { appendFileSync } = require("node:fs");
+const resolveFilename = Module._resolveFilename;
+Module._resolveFilename = function (...args) {
+  const resolved = resolveFilename.apply(this, args);
+  appendFileSync(${JSON.stringify(log)}, resolved + "\\n");
+  return resolved;
+};
+`,
+  );
   writeFileSync(
     hooks,
     `import { appendFileSync } from "node:fs";
@@ -51,8 +65,19 @@ export async function resolve(specifier, context, next) {
 `,
   );
   writeFileSync(register, `import { register } from "node:module";\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
+  return ["--require", requireHook, "--import", pathToFileURL(register).href];
+}
 
-  const result = spawnSync(process.execPath, ["--import", pathToFileURL(register).href, CLI, ...args], { encoding: "utf8" });
+/** Modules of the Docker and GitHub clients, bundled under dist/bin/vendor/ or in node_modules. */
+export const CLIENT_MODULES = /(node_modules|vendor)\/(dockerode|docker-modem|ssh2|octokit|@octokit)(\/|\.cjs$)/;
+
+/**
+ * Runs the CLI with the hooks of moduleRecordingArgs and returns the result
+ * with the list of modules it loaded.
+ */
+export function runCliRecordingModules(args: string[]) {
+  const log = join(tempDir(), "modules.log");
+  const result = spawnSync(process.execPath, [...moduleRecordingArgs(log), CLI, ...args], { encoding: "utf8" });
   const modules = readFileSync(log, "utf8").split("\n").filter(Boolean);
   return { ...result, modules };
 }
