@@ -1,6 +1,7 @@
 import { AttestationError } from "./attestation-error.js";
 import { ReproError } from "./errors.js";
-import { fileDigests } from "./hash-image.js";
+import { fileDigests, type FileDigests } from "./hash-image.js";
+import type { ImageBytes } from "./image-bytes.js";
 import { parseEnvelope, verifyEnvelopeSignatures, type ParsedEnvelope } from "./dsse.js";
 import type { PublicKey } from "./keys.js";
 import {
@@ -48,7 +49,7 @@ export interface CheckResult {
 }
 
 export interface VerifyInput {
-  image: Uint8Array;
+  image: Uint8Array | ImageBytes;
   /** Image file name, for messages. */
   imageName: string;
   /** The attestation file's whole text: one DSSE envelope per line. */
@@ -93,17 +94,40 @@ const REQUIRED: readonly CheckCode[] = [
  * optional expectations.
  */
 export function verifyAttestation(input: VerifyInput): VerifyReport {
+  const checked = checkAttestation(input);
+  return report(input, checked, fileDigests(input.image));
+}
 
+/**
+ * verifyAttestation with the image's sha256 and sha384 computed elsewhere
+ * while this thread checks the rest. The two file digests cost nearly as
+ * much as the measurements, so the CLI hashes the file on a worker thread
+ * (cli/file-digests.ts) and verify takes little longer than hash.
+ */
+export async function verifyAttestationWithDigests(
+  input: VerifyInput,
+  /** Called once the other checks are done. */
+  digests: () => Promise<FileDigests>,
+): Promise<VerifyReport> {
+  const checked = checkAttestation(input);
+  return report(input, checked, await digests());
+}
+
+/** The checks that do not need the file digests. */
+function checkAttestation(input: VerifyInput) {
   const envelopes = checkEnvelopes(input);
   const signatures = checkSignatures(input, envelopes.value);
   const statements = checkStatements(signatures.value);
   const known = statements.value;
   const measurements = checkMeasurements(input.image, known.measurements);
+  return { envelopes, signatures, statements, known, measurements };
+}
 
-  // NOTE: the two file digests make verify about 1.25 times as slow as
-  // hash (bench/verify.bench.ts, 2 cores). Hashing them on a worker thread
-  // or with Web Crypto on the thread pool measured no faster.
-  const image = fileDigests(input.image);
+function report(
+  input: VerifyInput,
+  { envelopes, signatures, statements, known, measurements }: ReturnType<typeof checkAttestation>,
+  image: FileDigests,
+): VerifyReport {
   const checks = [
     envelopes.check,
     signatures.check,
@@ -312,7 +336,7 @@ function checkSubjects(
 
 /** Check 5: measurements recomputed from the image equal the attested ones. */
 function checkMeasurements(
-  image: Uint8Array,
+  image: Uint8Array | ImageBytes,
   measurements: KnownStatements["measurements"],
 ): Outcome<string | undefined> {
   if (measurements.length === 0) {

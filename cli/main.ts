@@ -3,11 +3,18 @@ import { ReproError } from "../attest/errors.js";
 import type { Command } from "./command.js";
 import { EXIT, EXIT_BY_KIND, EXIT_STATUS_HELP } from "./exit.js";
 
+interface CommandEntry {
+  summary: string;
+  load: () => Promise<Command>;
+  /** Work to start before the command's module loads and parses its arguments. */
+  start?: () => Promise<void>;
+}
+
 /**
  * Subcommands, loaded on demand so that `hash`, `measure` and `verify` never
  * load the Docker or GitHub client modules.
  */
-const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+const COMMANDS: Record<string, CommandEntry> = {
   build: {
     summary: "build a guest firmware in its pinned container and measure it",
     load: () => import("./commands/build.js"),
@@ -39,6 +46,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   verify: {
     summary: "verify an image against its signed attestations",
     load: () => import("./commands/verify.js"),
+    // The worker thread that hashes the image takes 20 to 30 ms to start.
+    start: async () => (await import("./file-digests.js")).prestartDigestWorker(),
   },
   publish: {
     summary: "publish an output folder as GitHub release assets",
@@ -90,8 +99,10 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.invalidInput;
   }
 
+  const wantsHelp = rest.includes("-h") || rest.includes("--help");
+  if (!wantsHelp) await entry.start?.();
   const command = await entry.load();
-  if (rest.includes("-h") || rest.includes("--help")) {
+  if (wantsHelp) {
     const help = command.helpFor ? await command.helpFor(rest) : command.help;
     process.stdout.write(help.endsWith("\n") ? help : `${help}\n`);
     return EXIT.ok;

@@ -19,6 +19,8 @@
 // - Other packages stay external: octokit and execa are ES modules that
 //   Node (20.19 and later) loads with require(), and pino-pretty is only
 //   loaded to show `publish` progress on a terminal.
+// - dist/bin/digest-worker.cjs is the worker thread that hashes an image
+//   file for `verify` (cli/file-digests.ts).
 import { build } from "esbuild";
 import { readFileSync, rmSync } from "node:fs";
 import { dirname, join, sep } from "node:path";
@@ -43,8 +45,8 @@ const common = {
 };
 
 // The project's code: vendored packages resolve to their bundle, other
-// packages stay external. import.meta.url (config/package-root.ts)
-// becomes the bundle's own file URL.
+// packages stay external. import.meta.url (config/package-root.ts,
+// cli/file-digests.ts) becomes the bundle's own file URL.
 await build({
   ...common,
   entryPoints: { "migtd-repro": join(root, "dist", "cli", "main.js") },
@@ -113,6 +115,13 @@ await build({
     loader: "js",
   },
   outfile: join(outdir, "vendor", "zod.cjs"),
+});
+
+await build({
+  ...common,
+  entryPoints: { "digest-worker": join(root, "dist", "cli", "digest-worker.cjs") },
+  outdir,
+  outExtension: { ".js": ".cjs" },
 });
 
 /**

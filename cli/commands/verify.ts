@@ -1,9 +1,11 @@
-import { access } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import { basename } from "node:path";
-import { skip, verifyAttestation, type CheckResult, type VerifyReport } from "../../attest/verify.js";
+import { ImageBytes } from "../../attest/image-bytes.js";
+import { skip, verifyAttestationWithDigests, type CheckResult, type VerifyReport } from "../../attest/verify.js";
 import { parseCommandArgs } from "../args.js";
 import { EXIT } from "../exit.js";
-import { InputFileError, MAX_TEXT_FILE_SIZE, readInputFile, readJsonFile } from "../io.js";
+import { startFileDigests, type DigestJob } from "../file-digests.js";
+import { InputFileError, MAX_TEXT_FILE_SIZE, openInputFile, readInputFile, readJsonFile } from "../io.js";
 import { sideFiles } from "../output-names.js";
 import { defaultTrustedKeysDir, loadTrustedKeys } from "../trusted-keys.js";
 import { UsageError } from "../usage-error.js";
@@ -188,33 +190,50 @@ async function verifyRelease(
 }
 
 async function verifyFiles(target: VerifyTarget, request: VerifyRequest): Promise<number> {
-  const [image, attestation, trusted, servtdInfo] = await Promise.all([
-    readInputFile(target.imagePath, "image"),
-    readInputFile(target.attestationPath, "attestation", MAX_TEXT_FILE_SIZE),
-    loadTrustedKeys(request.keys, request.trustedKeys),
-    readServtdInfo(request.servtdInfo),
-  ]);
+  const imageFile = openInputFile(target.imagePath, "image");
+  let digests: DigestJob | undefined;
+  let report: VerifyReport;
+  try {
+    // The worker starts first, so that it hashes the file while this
+    // thread reads the other files and checks the attestation.
+    digests = startFileDigests(imageFile, `image ${target.imagePath}`);
+    const [attestation, trusted, servtdInfo] = await Promise.all([
+      readInputFile(target.attestationPath, "attestation", MAX_TEXT_FILE_SIZE),
+      loadTrustedKeys(request.keys, request.trustedKeys),
+      readServtdInfo(request.servtdInfo),
+    ]);
 
-  const report = verifyAttestation({
-    image,
-    imageName: target.displayName,
-    attestation: attestation.toString("utf8"),
-    attestationName: target.attestationPath,
-    trustedKeys: trusted.keys,
-    trustedKeysHint: trusted.hint,
-    servtdInfo,
-    expectServtdInfoHash: request.expected,
-  });
+    const image = ImageBytes.fromFile(imageFile);
+    report = await verifyAttestationWithDigests(
+      {
+        image,
+        imageName: target.displayName,
+        attestation: attestation.toString("utf8"),
+        attestationName: target.attestationPath,
+        trustedKeys: trusted.keys,
+        trustedKeysHint: trusted.hint,
+        servtdInfo,
+        expectServtdInfoHash: request.expected,
+      },
+      digests.result,
+    );
+    // The worker and this thread each read the file once: both must have
+    // seen the same bytes.
+    imageFile.checkUnchanged();
 
-  if (request.rebuild && !report.verified) {
-    report.checks.push(skip("rebuild", "skipped: the attestation failed the checks above"));
-  } else if (request.rebuild) {
-    // Loaded only here, so that verify without --rebuild never loads the
-    // Docker client.
-    const { rebuildCheck } = await import("../rebuild-check.js");
-    const check = await rebuildCheck(image, report, request.inputs);
-    report.checks.push(check);
-    report.verified = check.status === "pass";
+    if (request.rebuild && !report.verified) {
+      report.checks.push(skip("rebuild", "skipped: the attestation failed the checks above"));
+    } else if (request.rebuild) {
+      // Loaded only here, so that verify without --rebuild never loads the
+      // Docker client.
+      const { rebuildCheck } = await import("../rebuild-check.js");
+      const check = await rebuildCheck(image.view(0, image.length), report, request.inputs);
+      report.checks.push(check);
+      report.verified = check.status === "pass";
+    }
+  } finally {
+    await digests?.stop();
+    imageFile.close();
   }
 
   const attestationName =
@@ -236,11 +255,7 @@ async function verifyFiles(target: VerifyTarget, request: VerifyRequest): Promis
 async function defaultAttestation(imagePath: string): Promise<string> {
   const candidates = [...new Set([`${imagePath}.intoto.jsonl`, sideFiles(imagePath).attestation])];
   for (const path of candidates) {
-    const exists = await access(path).then(
-      () => true,
-      () => false,
-    );
-    if (exists) return path;
+    if (existsSync(path)) return path;
   }
   const tried = candidates.length === 1 ? `${candidates[0]} does not exist` : `neither ${candidates.join(" nor ")} exists`;
   throw new InputFileError(`no attestation for ${imagePath}: ${tried}; give --attestation FILE`);
