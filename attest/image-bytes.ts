@@ -1,6 +1,6 @@
 /**
- * Random-access reads from an image file. attest/ does no I/O itself: the
- * CLI passes one backed by a file descriptor (cli/image-file.ts).
+ * Random-access reads from an image file. attest/ does no I/O itself, so
+ * callers pass one backed by a file descriptor (cli/io.ts openInputFile).
  */
 export interface ImageFile {
   readonly size: number;
@@ -13,13 +13,10 @@ const BLOCK_SIZE = 64 * 1024;
 
 /**
  * An image in memory, or a file whose bytes are read when first needed.
- *
- * Measuring a 16 MiB image reads its metadata, its CFV (a few hundred
- * KiB) and, once, every measured page. Reading the whole file into a fresh
- * buffer costs 4,096 page faults (about 8 ms, a tenth of `hash`), so a file
- * image loads only the blocks the metadata and CFV parsers touch, and
- * computeMrtd streams the pages through a small reused buffer with
- * copyRange.
+ * Reading a 16 MiB file into a fresh buffer costs 4,096 page faults (about
+ * 8 ms on the development machine), so a file image loads only the blocks
+ * that the metadata and CFV parsers touch, and computeMrtd streams the
+ * measured pages through a reused buffer with copyRange.
  */
 export class ImageBytes {
   private readonly loaded: Uint8Array | undefined;

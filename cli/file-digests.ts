@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { Worker } from "node:worker_threads";
-import type { FileDigests } from "../attest/hash-image.js";
+import { fileDigests, type FileDigests } from "../attest/hash-image.js";
+import { ImageBytes } from "../attest/image-bytes.js";
 import { InputFileError, type OpenInputFile } from "./io.js";
 
 /** The digests of an open file, being computed on a worker thread. */
@@ -24,6 +25,9 @@ const BY_MAIN = 1;
 
 let prestarted: Worker | undefined;
 
+/** The worker's file, next to this module (tsc) or to the bundle (scripts/bundle.mjs). */
+const WORKER_FILE = "./digest-worker.cjs";
+
 /**
  * Starts the worker thread before the command needs it, so that it boots
  * while the command loads and parses its arguments. It waits, and does not
@@ -34,22 +38,24 @@ export function prestartDigestWorker(): void {
   prestarted.unref();
 }
 
-function newWorker(): Worker {
-  return new Worker(new URL("./digest-worker.cjs", import.meta.url), { stdout: false, stderr: false });
+function newWorker(file = WORKER_FILE): Worker {
+  return new Worker(new URL(file, import.meta.url), { stdout: false, stderr: false });
 }
 
 /**
  * Starts hashing `file` on a worker thread, which reads it through the same
- * descriptor: sha384 (20 ms for 16 MiB), then sha256 (10 ms) unless this
- * thread claims it first. The worker takes 20 to 30 ms to start (see
- * prestartDigestWorker) while the main thread measures the image, so on
- * two cores verify takes little longer than hash, and whichever thread is
- * free first computes sha256. Keep the file open until the result settles
- * or stop() returns.
+ * descriptor: sha384, then sha256 unless this thread claims that first.
+ * For a 16 MiB image that is 20 and 10 ms, while the main thread measures
+ * it. Keep the file open until the result settles or stop() returns.
  */
-export function startFileDigests(file: OpenInputFile, description: string): DigestJob {
-  const worker = prestarted ?? newWorker();
-  prestarted = undefined;
+export function startFileDigests(
+  file: OpenInputFile,
+  description: string,
+  /** Another worker file, for tests of a worker that fails to start. */
+  workerFile?: string,
+): DigestJob {
+  const worker = (workerFile === undefined ? prestarted : undefined) ?? newWorker(workerFile);
+  if (worker === prestarted) prestarted = undefined;
   worker.ref();
   const claim = new Int32Array(new SharedArrayBuffer(4));
   worker.postMessage({ fd: file.fd, size: file.size, claim });
@@ -73,7 +79,14 @@ export function startFileDigests(file: OpenInputFile, description: string): Dige
   return {
     result: async () => {
       const sha256 = Atomics.compareExchange(claim, 0, UNCLAIMED, BY_MAIN) === UNCLAIMED ? sha256Of(file) : undefined;
-      const fromWorker = await posted;
+      let fromWorker: { sha384: string; sha256?: string };
+      try {
+        fromWorker = await posted;
+      } catch (error) {
+        // A worker that could not start or crashed leaves the work to this thread.
+        if (error instanceof InputFileError) throw error;
+        return fileDigests(ImageBytes.fromFile(file));
+      }
       return { sha256: sha256 ?? fromWorker.sha256!, sha384: fromWorker.sha384 };
     },
     stop: async () => {

@@ -59,3 +59,15 @@ test("startFileDigests: a file that shrinks fails with its name", async () => {
     file.close();
   }
 });
+
+test("startFileDigests: this thread hashes when the worker fails", async () => {
+  const expected = randomFile();
+  const file = openInputFile(expected.path, "image");
+  const job = startFileDigests(file, "image", "./no-such-worker.cjs");
+  try {
+    assert.deepEqual(await job.result(), { sha256: expected.sha256, sha384: expected.sha384 });
+  } finally {
+    await job.stop();
+    file.close();
+  }
+});
