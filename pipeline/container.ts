@@ -129,8 +129,12 @@ export async function runContainer(
     await container.start();
     if (control.signal.aborted) onAbort();
     const { StatusCode } = (await container.wait()) as { StatusCode: number };
-    await settleWithin(drained, OUTPUT_DRAIN_MS);
     const durationMs = Date.now() - started;
+    // The engine's state and the last output lines arrive independently.
+    const [info] = await Promise.all([
+      container.inspect().catch(() => undefined),
+      settleWithin(drained, OUTPUT_DRAIN_MS),
+    ]);
 
     if (stopReason === "interrupted") {
       throw new BuildError("interrupted", `build interrupted during phase '${phase.name}'`);
@@ -143,7 +147,7 @@ export async function runContainer(
         { logTail: [...tail] },
       );
     }
-    const state = (await container.inspect()).State;
+    const state = (info ?? (await container.inspect())).State;
     if (state.OOMKilled || StatusCode === 137) {
       throw new BuildError(
         "out-of-memory",
