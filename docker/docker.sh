@@ -57,7 +57,7 @@ shift $((OPTIND - 1))
 
 if ((PIPELINE)); then
     root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-    exec node "${root}/dist/cli/main.js" build "$@"
+    exec node "${root}/dist/bin/migtd-repro.cjs" build "$@"
 fi
 
 if (($#)); then

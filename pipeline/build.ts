@@ -35,6 +35,7 @@ import {
 import { makeRecord, type PreparedBuild } from "./record.js";
 import { prepareSource, recipeSource, type PreparedSource, type SourceRequest } from "./source.js";
 import { packSource, type TarEntry } from "./source-tar.js";
+import { DigestWorker } from "./stream-digests.js";
 import { variationFor, variedConditions } from "./variations.js";
 
 /** A build request: recipe, source, parameters and limits, as the CLI passes them. */
@@ -175,6 +176,7 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
   const engine = connectEngine();
   const engineInfo = engine.then((connected) => connected.info() as Promise<{ NCPU: number }>);
   engineInfo.catch(() => {});
+  const digests = startDigestWorker(log);
   try {
     const loaded = applyOverrides(await loadRecipe(request.recipe), recipeOverrides(request));
     const unpinned = await checkPinned(loaded, request.allowUnpinned ?? false);
@@ -208,6 +210,7 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
           log,
           containers,
           deferRemoval: (removal) => removals.push(removal.catch(() => {})),
+          digests,
           onPhase: (phase) => progress.setPhase(`${label}: ${phase}`),
           onLine: (line) => progress.setLine(line),
         }),
@@ -257,7 +260,22 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
     await removeAll(containers, log);
     await rm(staging, { recursive: true, force: true });
     await source?.cleanup();
+    await digests?.close();
     log.flush();
+  }
+}
+
+/**
+ * Starts the thread that hashes the outputs while they are copied; it
+ * starts while the source is packed and the container runs. Without it
+ * the outputs are hashed on this thread.
+ */
+function startDigestWorker(log: Logger): DigestWorker | undefined {
+  try {
+    return DigestWorker.start();
+  } catch (error) {
+    log.warn({ err: error }, "digest worker did not start; hashing outputs on the main thread");
+    return undefined;
   }
 }
 

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { closeSync, openSync, writeSync } from "node:fs";
 import { copyFile, mkdir, symlink } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
@@ -7,6 +6,7 @@ import type Docker from "dockerode";
 import { extract, type Header } from "tar-stream";
 import { BuildError } from "./errors.js";
 import type { Recipe } from "./recipe-schema.js";
+import { inlineDigest, type DigestWorker } from "./stream-digests.js";
 
 export type OutputSpec = Recipe["outputs"][number];
 
@@ -33,6 +33,7 @@ export async function extractOutput(
   sourcePath: string,
   output: OutputSpec,
   stagingDir: string,
+  digests?: DigestWorker,
 ): Promise<ExtractedFile[]> {
   const containerPath = posix.join(sourcePath, output.path);
   let archive: NodeJS.ReadableStream;
@@ -48,7 +49,7 @@ export async function extractOutput(
     throw error;
   }
 
-  return extractArchive(archive, output, stagingDir);
+  return extractArchive(archive, output, stagingDir, digests);
 }
 
 /**
@@ -60,9 +61,11 @@ export async function extractArchive(
   archive: NodeJS.ReadableStream,
   output: OutputSpec,
   stagingDir: string,
+  /** Hashes the files on a worker thread; without it they are hashed inline. */
+  digests?: DigestWorker,
 ): Promise<ExtractedFile[]> {
   await mkdir(stagingDir, { recursive: true });
-  const reader = new OutputArchiveReader(output, stagingDir);
+  const reader = new OutputArchiveReader(output, stagingDir, digests);
   const parser = extract();
   parser.on("entry", (header, stream, next) => {
     reader.accept(header, stream as unknown as NodeJS.ReadableStream).then(() => next(), next);
@@ -87,6 +90,7 @@ class OutputArchiveReader {
   constructor(
     private readonly output: OutputSpec,
     private readonly stagingDir: string,
+    private readonly digests: DigestWorker | undefined,
   ) {}
 
   async accept(header: Header, stream: NodeJS.ReadableStream): Promise<void> {
@@ -152,8 +156,7 @@ class OutputArchiveReader {
    */
   private async writeFile(name: string, header: Header, stream: NodeJS.ReadableStream): Promise<void> {
     this.addBytes(name, header.size);
-    const sha256 = createHash("sha256");
-    const sha384 = createHash("sha384");
+    const digest = this.digests?.digest() ?? inlineDigest();
     let size = 0;
 
     const path = join(this.stagingDir, name);
@@ -166,21 +169,14 @@ class OutputArchiveReader {
         size += chunk.length;
         if (size > header.size) this.reject(`'${name}' has more data than its header's size ${header.size}`);
         writeFully(fd, chunk);
-        sha256.update(chunk);
-        sha384.update(chunk);
+        digest.update(chunk);
       }
     } finally {
       closeSync(fd);
     }
+    const { sha256, sha384 } = await digest.finish();
     this.written.add(name);
-    this.files.push({
-      name,
-      containerPath: this.containerPathOf(name),
-      size,
-      sha256: sha256.digest("hex"),
-      sha384: sha384.digest("hex"),
-      image: this.output.image,
-    });
+    this.files.push({ name, containerPath: this.containerPathOf(name), size, sha256, sha384, image: this.output.image });
     if (size > this.output.maxBytes) this.reject(`'${name}' is larger than the limit of ${this.output.maxBytes} bytes`);
   }
 
