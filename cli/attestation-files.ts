@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdir, readdir, readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { AttestationError } from "../attest/attestation-error.js";
 import { BuildRecordSchema, type BuildRecord } from "../attest/build-record.js";
@@ -8,6 +8,7 @@ import { generateSigningKey, parsePrivateKey, type SigningKey } from "../attest/
 import { tdMeasurementPredicate } from "../attest/predicates.js";
 import { measurementDifferences, remeasure } from "../attest/remeasure.js";
 import { attestationStatements, signStatements } from "../attest/sign.js";
+import { makeFolders } from "../pipeline/make-folders.js";
 import { writeFileAtomic } from "./atomic-write.js";
 import { MAX_TEXT_FILE_SIZE, readInputFile } from "./io.js";
 import { sideFiles } from "./output-names.js";
@@ -123,7 +124,7 @@ export async function demoSigningKey(env: NodeJS.ProcessEnv = process.env): Prom
   const existing = await readFile(privateKeyPath, "utf8").catch(() => undefined);
   if (existing === undefined) {
     const pair = generateSigningKey("ecdsa-p256");
-    await mkdir(folder, { recursive: true, mode: 0o700 });
+    await makeFolders(folder, 0o700);
     await writeFileAtomic(privateKeyPath, pair.privatePem, { mode: 0o600 });
     await writeFileAtomic(publicKeyPath, pair.publicPem, { mode: 0o644 });
     created = true;

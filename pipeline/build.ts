@@ -21,6 +21,7 @@ import { phaseCommands, resolveOutputs } from "./commands.js";
 import { BUILD_LABEL } from "./container.js";
 import { connectEngine } from "./engine.js";
 import { BuildError } from "./errors.js";
+import { makeFolders } from "./make-folders.js";
 import { loadMeasurement, measureFlags, measureImage } from "./measure.js";
 import { presetOf, resolveInputs, resolveOptions } from "./parameters.js";
 import { BuildProgress } from "./progress.js";
@@ -135,7 +136,7 @@ export async function removeBuildContainers(buildId: string, timeoutMs: number):
 export async function runBuild(request: BuildRequest): Promise<BuildResult> {
   const buildId = request.buildId ?? newBuildId();
   const logDir = request.logDir ?? join(tmpdir(), "migtd-repro", "logs");
-  await mkdir(logDir, { recursive: true });
+  await makeFolders(logDir);
   const logPath = join(logDir, `${buildId}.log`);
   const progress = new BuildProgress(request.terminal);
   const log = pino(
@@ -178,6 +179,12 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
   engineInfo.catch(() => {});
   const digests = startDigestWorker(log);
   try {
+    await makeFolders(staging).catch((error: Error) => {
+      throw new BuildError(
+        "out-invalid",
+        `--out ${out}: cannot create the folder ${staging} beside it (${error.message}); give a folder on a writable file system`,
+      );
+    });
     const loaded = applyOverrides(await loadRecipe(request.recipe), recipeOverrides(request));
     const unpinned = await checkPinned(loaded, request.allowUnpinned ?? false);
     docker = await engine;
@@ -464,7 +471,7 @@ async function publishOutputs(
   await copyFile(logPath, join(folder, extra.log));
 
   const names = [...baseline.files.map((file) => file.name), extra.hash, extra.record, extra.log];
-  await mkdir(out, { recursive: true });
+  await makeFolders(out);
   const imageFolder = dirname(join(out, imageName));
   const removedStale: string[] = [];
   for (const name of signedFiles(stem)) {

@@ -135,6 +135,8 @@ test("build cli: bad values exit 2", async () => {
   const cases: Array<[string[], RegExp]> = [
     [["--memory", "4m"], /--memory must be at least 6m \(6291456 bytes\).*not '4m'/],
     [["--out", "/etc/passwd"], /--out \/etc\/passwd is an existing file, not a folder/],
+    // Node's recursive mkdir never returns below /proc.
+    [["--out", "/proc/migtd-repro-out"], /--out \/proc\/migtd-repro-out: cannot create the folder \/proc\/\.migtd-repro-out\.\w+\.partial beside it \(ENOENT/],
     [["--rebuilds", "21"], /--rebuilds must be a whole number from 1 to 20, not '21'/],
     [["--rebuilds", "1000000"], /--rebuilds must be a whole number from 1 to 20, not '1000000'/],
     [["--rebuilds", "-1"], /--rebuilds must be a whole number from 1 to 20, not '-1'/],
