@@ -78,6 +78,10 @@ ${EXIT_STATUS_HELP}
 }
 
 async function main(argv: string[]): Promise<number> {
+  // A dependency's deprecation warning is not the user's to act on, and it
+  // would break the one-line error (docker-modem builds an invalid URL for
+  // an ssh:// DOCKER_HOST with a port).
+  process.noDeprecation = true;
   const [name, ...rest] = argv;
 
   if (name === undefined || name === "-h" || name === "--help" || name === "help") {

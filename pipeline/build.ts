@@ -19,7 +19,7 @@ import {
 } from "./build-once.js";
 import { phaseCommands, resolveOutputs } from "./commands.js";
 import { BUILD_LABEL } from "./container.js";
-import { connectEngine } from "./engine.js";
+import { connectEngine, engineFailure } from "./engine.js";
 import { BuildError } from "./errors.js";
 import { makeFolders } from "./make-folders.js";
 import { loadMeasurement, measureFlags, measureImage } from "./measure.js";
@@ -103,7 +103,8 @@ export function newBuildId(): string {
  * gives up after `timeoutMs` and returns the number of containers removed.
  */
 export async function removeBuildContainers(buildId: string, timeoutMs: number): Promise<number> {
-  const docker = await connectEngine();
+  const docker = await connectEngine({ timeoutMs }).catch(() => undefined);
+  if (docker === undefined) return 0;
   let removed = 0;
   const sweep = async () => {
     for (let pass = 0; pass < 2; pass++) {
@@ -174,7 +175,7 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
   }
   // The engine's first answers take 10 to 20 ms; they arrive while the
   // recipe is read and the source packed.
-  const engine = connectEngine();
+  const engine = connectEngine({ signal: request.signal });
   const engineInfo = engine.then((connected) => connected.info() as Promise<{ NCPU: number }>);
   engineInfo.catch(() => {});
   const digests = startDigestWorker(log);
@@ -260,7 +261,7 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
     return { buildId, reproducible: true, record, written, removedStale, logPath };
   } catch (error) {
     log.error({ err: error }, "build failed");
-    throw error;
+    throw engineFailure(error);
   } finally {
     progress.stop();
     await Promise.all(removals);

@@ -6,17 +6,42 @@ export function engineAddress(env: NodeJS.ProcessEnv = process.env): string {
   return env.DOCKER_HOST ?? "unix:///var/run/docker.sock";
 }
 
+/** How long the engine's first answer may take; a live local engine answers in milliseconds. */
+export const PING_TIMEOUT_MS = 15_000;
+
 /**
  * Connects to the Docker engine and pings it, so a missing engine fails
  * once with a message that names the address and how to start an engine,
- * instead of on the first container call.
+ * instead of on the first container call. An engine that accepts the
+ * connection but does not answer fails after `timeoutMs`, or when `signal`
+ * aborts.
  */
-export async function connectEngine(): Promise<Docker> {
-  const docker = new Docker();
+export async function connectEngine(
+  options: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<Docker> {
+  let docker: Docker;
   try {
-    await docker.ping();
+    docker = new Docker();
   } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
+    // docker-modem rejects an address it cannot parse when it is constructed.
+    throw new BuildError(
+      "engine-unreachable",
+      `DOCKER_HOST '${engineAddress()}' is not a Docker engine address (${messageOf(error)}); ` +
+        "use unix:///PATH, tcp://HOST:PORT or ssh://USER@HOST, or unset it for /var/run/docker.sock",
+      { cause: error },
+    );
+  }
+
+  const timeoutMs = options.timeoutMs ?? PING_TIMEOUT_MS;
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const abortSignal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+  // @types/dockerode leaves out ping's options, which dockerode 5 takes.
+  const ping = docker.ping.bind(docker) as unknown as (options: { abortSignal: AbortSignal }) => Promise<unknown>;
+  try {
+    await ping({ abortSignal });
+  } catch (error) {
+    if (options.signal?.aborted) throw new BuildError("interrupted", "build interrupted", { cause: error });
+    const detail = timeout.aborted ? `no answer within ${timeoutMs / 1000} s` : messageOf(error);
     throw new BuildError(
       "engine-unreachable",
       `no Docker engine answered at ${engineAddress()} (${detail}); ` +
@@ -26,4 +51,24 @@ export async function connectEngine(): Promise<Docker> {
     );
   }
   return docker;
+}
+
+/**
+ * Turns a connection error from an engine call (the engine closed the
+ * connection or sent a reply that is not HTTP) into an environment error;
+ * other errors are returned as they are.
+ */
+export function engineFailure(error: unknown): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  const network = typeof code === "string" && /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|HPE_\w+|ERR_STREAM_PREMATURE_CLOSE)$/.test(code);
+  if (!network || error instanceof BuildError) return error;
+  return new BuildError(
+    "engine-unreachable",
+    `the Docker engine at ${engineAddress()} failed during the build (${messageOf(error)}); check that it is running and healthy`,
+    { cause: error },
+  );
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
