@@ -39,6 +39,7 @@ export function readInputFile(path: string, description: string, maxBytes = MAX_
   try {
     const buffer = Buffer.allocUnsafe(file.size);
     file.readInto(buffer, 0);
+    file.checkUnchanged();
     return buffer;
   } finally {
     file.close();

@@ -94,6 +94,9 @@ export async function run(argv: string[]): Promise<number> {
       servtdAttr,
       pageOrder,
     });
+    // The image is read in parts, so a file rewritten meanwhile could give
+    // the hash of a mix of two images.
+    file.checkUnchanged();
   } finally {
     file.close();
   }

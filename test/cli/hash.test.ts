@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -171,5 +172,32 @@ test("hash: loads no Docker or GitHub modules", () => {
     assert.equal(result.status, 0, result.stderr);
     assert.ok(result.modules.some((module) => module.endsWith("/dist/bin/migtd-repro.cjs")), "the hooks saw the CLI load");
     assert.deepEqual(result.modules.filter((module) => CLIENT_MODULES.test(module)), [], command[0]);
+  }
+});
+
+test("hash: image rewritten during the read", () => {
+  const dir = tempDir();
+  const files = [{ guid: POLICY_GUID, data: POLICY }, { guid: ROOT_CA_GUID, data: ROOT_CA }];
+  const path = join(dir, "race.bin");
+  writeFileSync(path, buildMigtdImage({ size: 16 * 1024 * 1024, cfvSize: 0x40000, files, seed: 11 }).image);
+  // A separate process flips one measured byte back and forth, so that the
+  // parts hash reads may come from two different images.
+  const writer = spawn(process.execPath, [
+    "-e",
+    `const fs = require("node:fs"); const fd = fs.openSync(${JSON.stringify(path)}, "r+");
+     for (let i = 0; ; i++) fs.writeSync(fd, Buffer.from([i & 1]), 0, 1, 0x800000);`,
+  ]);
+  try {
+    const results = [];
+    for (let run = 0; run < 5; run++) results.push(runCli(["hash", "--image", path]));
+
+    for (const result of results) assert.ok(result.status === 0 || result.status === 2, result.stderr);
+    const changed = results.filter((result) => result.status === 2);
+    assert.ok(changed.length > 0, "no run saw the rewrite");
+    for (const result of changed) {
+      assert.equal(result.stderr, `migtd-repro: image ${path} changed while it was read; read it again when nothing writes to it\n`);
+    }
+  } finally {
+    writer.kill();
   }
 });

@@ -153,6 +153,15 @@ test("verify: usage errors exit 2", () => {
   assert.match(badHash.stderr, /--expect-servtd-info-hash 'abc' is not 96 hex digits/);
 });
 
+test("verify: missing image is named", () => {
+  const missing = join(temporaryDir("verify-missing-"), "nope.bin");
+
+  const result = runCli(["verify", missing, "--key", folder.publicKey]);
+
+  assert.equal(result.status, 2);
+  assert.equal(result.stderr, `migtd-repro: cannot read image ${missing}: no such file\n`);
+});
+
 /** Copies the signed image with only the given lines (1-based) of its attestation. */
 function keepLines(numbers: number[]): string {
   const dir = temporaryDir("verify-lines-");
