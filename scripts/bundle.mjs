@@ -83,8 +83,8 @@ for (const name of ["dockerode", "pino", "tar-stream"]) {
         name: "lazy",
         setup(build) {
           build.onResolve({ filter: /^ssh2$/ }, () => ({ path: join(lazy, "ssh2.cjs") }));
-          // The shims' requires of the real modules stay runtime requires.
-          build.onResolve({ filter: /^(ssh2|dockerode)\/lib\// }, ({ path }) => ({ path, external: true }));
+          // The session shim's require of the real module stays a runtime require.
+          build.onResolve({ filter: /^dockerode\/lib\// }, ({ path }) => ({ path, external: true }));
           // dockerode's BuildKit modules find .proto files through
           // __dirname, so they must run from node_modules, not the bundle.
           build.onResolve({ filter: /^\.\/(session|buildkit)$/ }, ({ path, importer }) => {

@@ -15,7 +15,7 @@ docker/setup-host.sh
 if [ ! -d node_modules ]; then
   npm ci --no-audit --no-fund
 fi
-npx tsc -p tsconfig.json
+npm run --silent build
 
 cli() { node dist/bin/migtd-repro.cjs "$@"; }
 

@@ -4,10 +4,24 @@
 // from node_modules at that point instead of at every start.
 "use strict";
 
+const { dirname } = require("node:path");
+
+/**
+ * Requires ssh2 the way docker-modem would: from docker-modem's folder,
+ * which dockerode's folder leads to. ssh2 is not migtd-repro's own
+ * dependency, so a strict node_modules layout (pnpm) would not find it
+ * from the bundle.
+ */
+function realSsh2() {
+  const resolveFrom = (request, from) => require.resolve(request, { paths: [from] });
+  const dockerode = dirname(resolveFrom("dockerode/package.json", __dirname));
+  const modem = dirname(resolveFrom("docker-modem/package.json", dockerode));
+  return require(resolveFrom("ssh2", modem));
+}
+
 class Client {
   constructor(...args) {
-    const { Client: RealClient } = require("ssh2/lib/index.js");
-    return new RealClient(...args);
+    return new (realSsh2().Client)(...args);
   }
 }
 
