@@ -13,7 +13,6 @@ import { extractOutput, type ExtractedFile } from "./outputs.js";
 import type { ResolvedInput } from "./parameters.js";
 import type { Recipe } from "./recipe-schema.js";
 import { packEntries, type TarEntry } from "./source-tar.js";
-import type { DigestWorker } from "./stream-digests.js";
 import type { BuildVariation } from "./variations.js";
 
 type PhaseSpec = Recipe["phases"][number];
@@ -54,8 +53,6 @@ export interface BuildControl {
    * caller measures the image; without it, buildOnce waits for the removal.
    */
   deferRemoval?(removal: Promise<void>): void;
-  /** Hashes the outputs on a worker thread while they are copied. */
-  digests?: DigestWorker;
 }
 
 export interface PhaseRecord {
@@ -118,7 +115,7 @@ export async function buildOnce(
   const files: ExtractedFile[] = [];
   for (const output of plan.outputs) {
     checkAborted(control.signal);
-    files.push(...(await extractOutput(previous!, plan.recipe.sourcePath, output, stagingDir, control.digests)));
+    files.push(...(await extractOutput(previous!, plan.recipe.sourcePath, output, stagingDir)));
   }
   control.log.info({ files: files.map((file) => file.name) }, "outputs copied");
   const removal = removeContainer(previous!, control);

@@ -36,7 +36,6 @@ import {
 import { makeRecord, type PreparedBuild } from "./record.js";
 import { prepareSource, recipeSource, type PreparedSource, type SourceRequest } from "./source.js";
 import { packSource, type TarEntry } from "./source-tar.js";
-import { DigestWorker } from "./stream-digests.js";
 import { variationFor, variedConditions } from "./variations.js";
 
 /** A build request: recipe, source, parameters and limits, as the CLI passes them. */
@@ -178,7 +177,6 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
   const engine = connectEngine({ signal: request.signal });
   const engineInfo = engine.then((connected) => connected.info() as Promise<{ NCPU: number }>);
   engineInfo.catch(() => {});
-  const digests = startDigestWorker(log);
   try {
     await makeFolders(staging).catch((error: Error) => {
       throw new BuildError(
@@ -218,7 +216,6 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
           log,
           containers,
           deferRemoval: (removal) => removals.push(removal.catch(() => {})),
-          digests,
           onPhase: (phase) => progress.setPhase(`${label}: ${phase}`),
           onLine: (line) => progress.setLine(line),
         }),
@@ -268,22 +265,7 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
     await removeAll(containers, log);
     await rm(staging, { recursive: true, force: true });
     await source?.cleanup();
-    await digests?.close();
     log.flush();
-  }
-}
-
-/**
- * Starts the thread that hashes the outputs while they are copied; it
- * starts while the source is packed and the container runs. Without it
- * the outputs are hashed on this thread.
- */
-function startDigestWorker(log: Logger): DigestWorker | undefined {
-  try {
-    return DigestWorker.start();
-  } catch (error) {
-    log.warn({ err: error }, "digest worker did not start; hashing outputs on the main thread");
-    return undefined;
   }
 }
 

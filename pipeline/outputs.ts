@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { closeSync, openSync, writeSync } from "node:fs";
 import { copyFile, mkdir, symlink } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
@@ -6,7 +7,6 @@ import type Docker from "dockerode";
 import { extract, type Header } from "tar-stream";
 import { BuildError } from "./errors.js";
 import type { Recipe } from "./recipe-schema.js";
-import { inlineDigest, type DigestWorker } from "./stream-digests.js";
 
 export type OutputSpec = Recipe["outputs"][number];
 
@@ -33,7 +33,6 @@ export async function extractOutput(
   sourcePath: string,
   output: OutputSpec,
   stagingDir: string,
-  digests?: DigestWorker,
 ): Promise<ExtractedFile[]> {
   const containerPath = posix.join(sourcePath, output.path);
   let archive: NodeJS.ReadableStream;
@@ -49,7 +48,7 @@ export async function extractOutput(
     throw error;
   }
 
-  return extractArchive(archive, output, stagingDir, digests);
+  return extractArchive(archive, output, stagingDir);
 }
 
 /**
@@ -61,11 +60,9 @@ export async function extractArchive(
   archive: NodeJS.ReadableStream,
   output: OutputSpec,
   stagingDir: string,
-  /** Hashes the files on a worker thread; without it they are hashed inline. */
-  digests?: DigestWorker,
 ): Promise<ExtractedFile[]> {
   await mkdir(stagingDir, { recursive: true });
-  const reader = new OutputArchiveReader(output, stagingDir, digests);
+  const reader = new OutputArchiveReader(output, stagingDir);
   const parser = extract();
   parser.on("entry", (header, stream, next) => {
     reader.accept(header, stream as unknown as NodeJS.ReadableStream).then(() => next(), next);
@@ -90,7 +87,6 @@ class OutputArchiveReader {
   constructor(
     private readonly output: OutputSpec,
     private readonly stagingDir: string,
-    private readonly digests: DigestWorker | undefined,
   ) {}
 
   async accept(header: Header, stream: NodeJS.ReadableStream): Promise<void> {
@@ -156,7 +152,8 @@ class OutputArchiveReader {
    */
   private async writeFile(name: string, header: Header, stream: NodeJS.ReadableStream): Promise<void> {
     this.addBytes(name, header.size);
-    const digest = this.digests?.digest() ?? inlineDigest();
+    const sha256 = createHash("sha256");
+    const sha384 = createHash("sha384");
     let size = 0;
 
     const path = join(this.stagingDir, name);
@@ -169,14 +166,21 @@ class OutputArchiveReader {
         size += chunk.length;
         if (size > header.size) this.reject(`'${name}' has more data than its header's size ${header.size}`);
         writeFully(fd, chunk);
-        digest.update(chunk);
+        sha256.update(chunk);
+        sha384.update(chunk);
       }
     } finally {
       closeSync(fd);
     }
-    const { sha256, sha384 } = await digest.finish();
     this.written.add(name);
-    this.files.push({ name, containerPath: this.containerPathOf(name), size, sha256, sha384, image: this.output.image });
+    this.files.push({
+      name,
+      containerPath: this.containerPathOf(name),
+      size,
+      sha256: sha256.digest("hex"),
+      sha384: sha384.digest("hex"),
+      image: this.output.image,
+    });
     if (size > this.output.maxBytes) this.reject(`'${name}' is larger than the limit of ${this.output.maxBytes} bytes`);
   }
 

@@ -19,9 +19,8 @@
 // - Other packages stay external: octokit and execa are ES modules that
 //   Node (20.19 and later) loads with require(), and pino-pretty is only
 //   loaded to show `publish` progress on a terminal.
-// - dist/bin/digest-worker.cjs and digest-stream-worker.cjs are the worker
-//   threads that hash the image in `verify` (cli/file-digests.ts) and the
-//   outputs in `build` (pipeline/stream-digests.ts).
+// - dist/bin/digest-worker.cjs is the worker thread that hashes an image
+//   file for `verify` (cli/file-digests.ts).
 import { build } from "esbuild";
 import { readFileSync, rmSync } from "node:fs";
 import { dirname, join, sep } from "node:path";
@@ -46,8 +45,8 @@ const common = {
 };
 
 // The project's code: vendored packages resolve to their bundle, other
-// packages stay external. import.meta.url (config/package-root.ts and the
-// worker files) becomes the bundle's own file URL.
+// packages stay external. import.meta.url (config/package-root.ts,
+// cli/file-digests.ts) becomes the bundle's own file URL.
 await build({
   ...common,
   entryPoints: { "migtd-repro": join(root, "dist", "cli", "main.js") },
@@ -120,10 +119,7 @@ await build({
 
 await build({
   ...common,
-  entryPoints: {
-    "digest-worker": join(root, "dist", "cli", "digest-worker.cjs"),
-    "digest-stream-worker": join(root, "dist", "pipeline", "digest-stream-worker.cjs"),
-  },
+  entryPoints: { "digest-worker": join(root, "dist", "cli", "digest-worker.cjs") },
   outdir,
   outExtension: { ".js": ".cjs" },
 });
