@@ -175,7 +175,10 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
   // The engine's first answers take 10 to 20 ms; they arrive while the
   // recipe is read and the source packed.
   const engine = connectEngine({ signal: request.signal });
-  const engineInfo = engine.then((connected) => connected.info() as Promise<{ NCPU: number }>);
+  // Only rebuilds vary the CPU set, so a single build does not ask for the
+  // engine's CPU count.
+  const engineInfo =
+    rebuilds > 1 ? engine.then((connected) => connected.info() as Promise<{ NCPU: number }>) : Promise.resolve({ NCPU: 1 });
   engineInfo.catch(() => {});
   try {
     await makeFolders(staging).catch((error: Error) => {
