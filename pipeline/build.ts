@@ -175,6 +175,8 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
   // The engine's first answers take 10 to 20 ms; they arrive while the
   // recipe is read and the source packed.
   const engine = connectEngine({ signal: request.signal });
+  // Awaited below; a failure before that must not count as unhandled.
+  engine.catch(() => {});
   // Only rebuilds vary the CPU set, so a single build does not ask for the
   // engine's CPU count.
   const engineInfo =
