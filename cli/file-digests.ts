@@ -23,7 +23,8 @@ export interface DigestJob {
 const UNCLAIMED = 0;
 const BY_MAIN = 1;
 
-let prestarted: Worker | undefined;
+/** A worker started ahead, and whether it has failed (an error or exit) meanwhile. */
+let prestarted: { worker: Worker; failed: boolean } | undefined;
 
 /** The worker's file, next to this module (tsc) or to the bundle (scripts/bundle.mjs). */
 const WORKER_FILE = "./digest-worker.cjs";
@@ -33,9 +34,14 @@ const WORKER_FILE = "./digest-worker.cjs";
  * while the command loads and parses its arguments. It waits, and does not
  * keep the process alive, until startFileDigests hands it a file.
  */
-export function prestartDigestWorker(): void {
-  prestarted ??= newWorker();
-  prestarted.unref();
+export function prestartDigestWorker(file = WORKER_FILE): void {
+  if (prestarted !== undefined) return;
+  const entry = { worker: newWorker(file), failed: false };
+  // Without listeners, a worker that fails to start would crash the process.
+  entry.worker.on("error", () => (entry.failed = true));
+  entry.worker.on("exit", () => (entry.failed = true));
+  entry.worker.unref();
+  prestarted = entry;
 }
 
 function newWorker(file = WORKER_FILE): Worker {
@@ -54,8 +60,10 @@ export function startFileDigests(
   /** Another worker file, for tests of a worker that fails to start. */
   workerFile?: string,
 ): DigestJob {
-  const worker = (workerFile === undefined ? prestarted : undefined) ?? newWorker(workerFile);
-  if (worker === prestarted) prestarted = undefined;
+  const ahead = workerFile === undefined ? prestarted : undefined;
+  if (ahead !== undefined) prestarted = undefined;
+  // A worker that failed before this call emits no more events, so it is replaced.
+  const worker = ahead !== undefined && !ahead.failed ? ahead.worker : newWorker(workerFile);
   worker.ref();
   const claim = new Int32Array(new SharedArrayBuffer(4));
   worker.postMessage({ fd: file.fd, size: file.size, claim });

@@ -5,7 +5,7 @@ import { truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { test } from "node:test";
-import { startFileDigests } from "../../cli/file-digests.js";
+import { prestartDigestWorker, startFileDigests } from "../../cli/file-digests.js";
 import { openInputFile } from "../../cli/io.js";
 import { tempDir } from "../helpers/cli.js";
 
@@ -64,6 +64,34 @@ test("startFileDigests: this thread hashes when the worker fails", async () => {
   const expected = randomFile();
   const file = openInputFile(expected.path, "image");
   const job = startFileDigests(file, "image", "./no-such-worker.cjs");
+  try {
+    assert.deepEqual(await job.result(), { sha256: expected.sha256, sha384: expected.sha384 });
+  } finally {
+    await job.stop();
+    file.close();
+  }
+});
+
+test("startFileDigests: a prestarted worker that failed is replaced", async () => {
+  const expected = randomFile();
+  prestartDigestWorker("./no-such-worker.cjs");
+  // Long enough for the worker's start to fail.
+  await sleep(1000);
+  const file = openInputFile(expected.path, "image");
+  const job = startFileDigests(file, "image");
+  try {
+    assert.deepEqual(await job.result(), { sha256: expected.sha256, sha384: expected.sha384 });
+  } finally {
+    await job.stop();
+    file.close();
+  }
+});
+
+test("startFileDigests: a prestarted worker that fails later", async () => {
+  const expected = randomFile();
+  prestartDigestWorker("./no-such-worker.cjs");
+  const file = openInputFile(expected.path, "image");
+  const job = startFileDigests(file, "image");
   try {
     assert.deepEqual(await job.result(), { sha256: expected.sha256, sha384: expected.sha384 });
   } finally {
