@@ -14,33 +14,36 @@ function randomFile() {
   const path = join(tempDir(), "image.bin");
   writeFileSync(path, randomBytes(3 * 1024 * 1024 + 5));
   const sum = (tool: string) => execFileSync(tool, [path], { encoding: "utf8" }).split(" ")[0];
-  return { path, sha256: sum("sha256sum"), sha384: sum("sha384sum") };
+  return { path, digests: { sha256: sum("sha256sum"), sha384: sum("sha384sum") } };
+}
+
+/**
+ * Opens `path`, starts a digest job on it and returns its result, waiting
+ * `delayMs` before asking for it.
+ */
+async function digestsOf(path: string, options: { workerFile?: string; delayMs?: number } = {}) {
+  const file = openInputFile(path, "image");
+  const job = startFileDigests(file, "image", options.workerFile);
+  try {
+    if (options.delayMs) await sleep(options.delayMs);
+    return await job.result();
+  } finally {
+    await job.stop();
+    file.close();
+  }
 }
 
 test("startFileDigests: this thread takes sha256 when it asks first", async () => {
-  const expected = randomFile();
-  const file = openInputFile(expected.path, "image");
-  const job = startFileDigests(file, "image");
-  try {
-    assert.deepEqual(await job.result(), { sha256: expected.sha256, sha384: expected.sha384 });
-  } finally {
-    await job.stop();
-    file.close();
-  }
+  const { path, digests } = randomFile();
+
+  assert.deepEqual(await digestsOf(path), digests);
 });
 
 test("startFileDigests: the worker takes sha256 when it is done first", async () => {
-  const expected = randomFile();
-  const file = openInputFile(expected.path, "image");
-  const job = startFileDigests(file, "image");
-  try {
-    // Hashing 3 MiB takes the worker a few milliseconds once it runs.
-    await sleep(1500);
-    assert.deepEqual(await job.result(), { sha256: expected.sha256, sha384: expected.sha384 });
-  } finally {
-    await job.stop();
-    file.close();
-  }
+  const { path, digests } = randomFile();
+
+  // Hashing 3 MiB takes the worker a few milliseconds once it runs.
+  assert.deepEqual(await digestsOf(path, { delayMs: 1500 }), digests);
 });
 
 test("startFileDigests: a file that shrinks fails with its name", async () => {
@@ -61,41 +64,23 @@ test("startFileDigests: a file that shrinks fails with its name", async () => {
 });
 
 test("startFileDigests: this thread hashes when the worker fails", async () => {
-  const expected = randomFile();
-  const file = openInputFile(expected.path, "image");
-  const job = startFileDigests(file, "image", "./no-such-worker.cjs");
-  try {
-    assert.deepEqual(await job.result(), { sha256: expected.sha256, sha384: expected.sha384 });
-  } finally {
-    await job.stop();
-    file.close();
-  }
+  const { path, digests } = randomFile();
+
+  assert.deepEqual(await digestsOf(path, { workerFile: "./no-such-worker.cjs" }), digests);
 });
 
 test("startFileDigests: a prestarted worker that failed is replaced", async () => {
-  const expected = randomFile();
+  const { path, digests } = randomFile();
   prestartDigestWorker("./no-such-worker.cjs");
   // Long enough for the worker's start to fail.
   await sleep(1000);
-  const file = openInputFile(expected.path, "image");
-  const job = startFileDigests(file, "image");
-  try {
-    assert.deepEqual(await job.result(), { sha256: expected.sha256, sha384: expected.sha384 });
-  } finally {
-    await job.stop();
-    file.close();
-  }
+
+  assert.deepEqual(await digestsOf(path), digests);
 });
 
 test("startFileDigests: a prestarted worker that fails later", async () => {
-  const expected = randomFile();
+  const { path, digests } = randomFile();
   prestartDigestWorker("./no-such-worker.cjs");
-  const file = openInputFile(expected.path, "image");
-  const job = startFileDigests(file, "image");
-  try {
-    assert.deepEqual(await job.result(), { sha256: expected.sha256, sha384: expected.sha384 });
-  } finally {
-    await job.stop();
-    file.close();
-  }
+
+  assert.deepEqual(await digestsOf(path), digests);
 });
