@@ -147,23 +147,26 @@ export interface FileDigests {
 // Bytes of an image file hashed at a time.
 const DIGEST_CHUNK_SIZE = 1024 * 1024;
 
-/** sha256 and sha384 of the whole image. */
+/** Computes sha256 and sha384 of the whole image. */
 export function fileDigests(input: Uint8Array | ImageBytes): FileDigests {
+  const [sha256, sha384] = imageDigests(input, ["sha256", "sha384"]);
+  return { sha256: sha256!, sha384: sha384! };
+}
+
+/** Returns the lowercase hex digests of the whole image with each algorithm, in one pass over it. */
+export function imageDigests(input: Uint8Array | ImageBytes, algorithms: readonly string[]): string[] {
   const image = ImageBytes.of(input);
-  const sha256 = createHash("sha256");
-  const sha384 = createHash("sha384");
+  const hashes = algorithms.map((algorithm) => createHash(algorithm));
   if (image.isInMemory) {
     const bytes = image.view(0, image.length);
-    sha256.update(bytes);
-    sha384.update(bytes);
+    for (const hash of hashes) hash.update(bytes);
   } else {
     const chunk = new Uint8Array(Math.min(DIGEST_CHUNK_SIZE, image.length));
     for (let offset = 0; offset < image.length; offset += chunk.length) {
       const part = chunk.subarray(0, Math.min(chunk.length, image.length - offset));
       image.copyRange(part, offset);
-      sha256.update(part);
-      sha384.update(part);
+      for (const hash of hashes) hash.update(part);
     }
   }
-  return { sha256: sha256.digest("hex"), sha384: sha384.digest("hex") };
+  return hashes.map((hash) => hash.digest("hex"));
 }

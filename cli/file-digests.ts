@@ -1,6 +1,5 @@
-import { createHash } from "node:crypto";
 import { Worker } from "node:worker_threads";
-import { fileDigests, type FileDigests } from "../attest/hash-image.js";
+import { fileDigests, imageDigests, type FileDigests } from "../attest/hash-image.js";
 import { ImageBytes } from "../attest/image-bytes.js";
 import { InputFileError, type OpenInputFile } from "./io.js";
 
@@ -76,7 +75,7 @@ export function startFileDigests(
     worker.once("error", reject);
     worker.once("exit", (code) => reject(new Error(`the digest worker exited with code ${code} before its result`)));
   });
-  // A caller that fails before it asks for the result must not also see an
+  // A caller that fails before it requests the result must not also see an
   // unhandled rejection.
   let settled = false;
   posted.then(
@@ -86,7 +85,10 @@ export function startFileDigests(
 
   return {
     result: async () => {
-      const sha256 = Atomics.compareExchange(claim, 0, UNCLAIMED, BY_MAIN) === UNCLAIMED ? sha256Of(file) : undefined;
+      let sha256: string | undefined;
+      if (Atomics.compareExchange(claim, 0, UNCLAIMED, BY_MAIN) === UNCLAIMED) {
+        [sha256] = imageDigests(ImageBytes.fromFile(file), ["sha256"]);
+      }
       let fromWorker: { sha384: string; sha256?: string };
       try {
         fromWorker = await posted;
@@ -98,21 +100,10 @@ export function startFileDigests(
       return { sha256: sha256 ?? fromWorker.sha256!, sha384: fromWorker.sha384 };
     },
     stop: async () => {
-      // A worker that has posted is done with the file, and ending it
-      // would take another 2 ms; the process ends it when it exits.
+      // A worker that has posted is done with the file. Ending it would
+      // take another 2 ms, so the process ends it when it exits.
       if (settled) worker.unref();
       else await worker.terminate();
     },
   };
-}
-
-function sha256Of(file: OpenInputFile): string {
-  const hash = createHash("sha256");
-  const chunk = new Uint8Array(Math.min(128 * 1024, file.size));
-  for (let offset = 0; offset < file.size; offset += chunk.length) {
-    const part = chunk.subarray(0, Math.min(chunk.length, file.size - offset));
-    file.readInto(part, offset);
-    hash.update(part);
-  }
-  return hash.digest("hex");
 }
