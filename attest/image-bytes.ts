@@ -13,8 +13,8 @@ const BLOCK_SIZE = 64 * 1024;
 
 /**
  * An image in memory, or a file whose bytes are read when first needed.
- * Reading a 16 MiB file into a fresh buffer costs 4,096 page faults (about
- * 8 ms on the development machine), so a file image loads only the blocks
+ * Reading a 16 MiB file into a fresh buffer costs 4,096 page faults, about
+ * 8 ms on the development machine. So a file image loads only the blocks
  * that the metadata and CFV parsers touch, and computeMrtd streams the
  * measured pages through a reused buffer with copyRange.
  */

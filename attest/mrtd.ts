@@ -191,7 +191,7 @@ const WINDOW_SIZE = 512 * 1024;
 
 /**
  * Section data on its way to the block stream. An image in memory is read
- * in place; an image file is read a window at a time into one reused
+ * in place. An image file is read a window at a time into one reused
  * buffer, so the pages are never all in memory.
  */
 class PageWindow {
@@ -201,7 +201,7 @@ class PageWindow {
 
   constructor(private readonly image: ImageBytes) {}
 
-  /** The `length` bytes at `offset` of the section data at [dataOffset, dataOffset + dataSize). */
+  /** Returns the `length` bytes at `offset` of the section data at [dataOffset, dataOffset + dataSize). */
   bytes(dataOffset: number, dataSize: number, offset: number, length: number): Uint8Array {
     if (this.image.isInMemory) return this.image.view(dataOffset + offset, length);
 

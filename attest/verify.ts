@@ -113,7 +113,7 @@ export async function verifyAttestationWithDigests(
   return report(input, checked, await digests());
 }
 
-/** The checks that do not need the file digests. */
+/** Runs the checks that do not need the file digests. */
 function checkAttestation(input: VerifyInput) {
   const envelopes = checkEnvelopes(input);
   const signatures = checkSignatures(input, envelopes.value);

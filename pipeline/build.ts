@@ -172,8 +172,8 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
   if (!Number.isInteger(rebuilds) || rebuilds < 1 || rebuilds > MAX_REBUILDS) {
     throw new BuildError("input-invalid", `rebuilds must be a whole number from 1 to ${MAX_REBUILDS}, not ${rebuilds}`);
   }
-  // The engine's first answers take 10 to 20 ms; they arrive while the
-  // recipe is read and the source packed.
+  // The engine's first responses take 10 to 20 ms, so the ping runs while
+  // the recipe is read and the source packed.
   const engine = connectEngine({ signal: request.signal });
   // Awaited below; a failure before that must not count as unhandled.
   engine.catch(() => {});

@@ -6,15 +6,15 @@ export function engineAddress(env: NodeJS.ProcessEnv = process.env): string {
   return env.DOCKER_HOST ?? "unix:///var/run/docker.sock";
 }
 
-/** How long the engine's first answer may take; a live local engine answers in milliseconds. */
+/** Time limit of the first engine request; a running local engine responds in milliseconds. */
 export const PING_TIMEOUT_MS = 15_000;
 
 /**
  * Connects to the Docker engine and pings it, so a missing engine fails
  * once with a message that names the address and how to start an engine,
  * instead of on the first container call. An engine that accepts the
- * connection but does not answer fails after `timeoutMs`, or when `signal`
- * aborts.
+ * connection but does not respond fails after `timeoutMs`, or when
+ * `signal` aborts.
  */
 export async function connectEngine(
   options: { timeoutMs?: number; signal?: AbortSignal } = {},
@@ -41,7 +41,7 @@ export async function connectEngine(
     await ping({ abortSignal });
   } catch (error) {
     if (options.signal?.aborted) throw new BuildError("interrupted", "build interrupted", { cause: error });
-    const detail = timeout.aborted ? `no answer within ${timeoutMs / 1000} s` : messageOf(error);
+    const detail = timeout.aborted ? `no response within ${timeoutMs / 1000} s` : messageOf(error);
     throw new BuildError(
       "engine-unreachable",
       `no Docker engine answered at ${engineAddress()} (${detail}); ` +
@@ -54,9 +54,9 @@ export async function connectEngine(
 }
 
 /**
- * Turns a connection error from an engine call (the engine closed the
- * connection or sent a reply that is not HTTP) into an environment error;
- * other errors are returned as they are.
+ * Turns a connection error from an engine call into an environment error.
+ * Such an error means the engine closed the connection or sent a reply
+ * that is not HTTP. Other errors are returned unchanged.
  */
 export function engineFailure(error: unknown): unknown {
   const code = (error as { code?: unknown } | null)?.code;

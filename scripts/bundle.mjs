@@ -1,10 +1,10 @@
 // Bundles the compiled CLI (dist/cli/main.js, written by tsc) into
 // dist/bin/, the folder that package.json's "bin" names. Node 20 has no
 // compile cache, so every module a command loads is resolved, read and
-// compiled at each start; docs/benchmarks.md has the timings behind each
+// compiled at each start. docs/benchmarks.md has the timings behind each
 // choice below.
 //
-// - dist/bin/migtd-repro.cjs holds all of the project's own code as one
+// - dist/bin/migtd-repro.cjs contains all of the project's own code as one
 //   CommonJS file. Each command's module only runs when main.ts picks the
 //   command. A CommonJS entry also spares `hash` and `verify` the start of
 //   Node's ES module loader (about 5 ms).
@@ -125,7 +125,7 @@ await build({
 });
 
 /**
- * The zod members that the CLI bundle reads, from esbuild's
+ * Lists the zod members that the CLI bundle reads, from esbuild's
  * `import_zod.z.MEMBER` references. Any other use of zod's exports (a
  * destructured or passed-on `z`, another export) would need members that
  * this cannot see, so it stops the build.

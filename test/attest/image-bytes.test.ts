@@ -8,7 +8,7 @@ import { parseTdMetadata } from "../../attest/td-metadata.js";
 import { OVMF_MRTD_SINGLE_PASS, ovmfFixture } from "../helpers/fixtures.js";
 import { buildMigtdImage, expectedMrtd, POLICY_GUID, ROOT_CA_GUID } from "../helpers/tdshim-image.js";
 
-/** An ImageFile over bytes in memory that records every read. */
+/** Returns an ImageFile over bytes in memory that records every read. */
 function recordingFile(bytes: Uint8Array) {
   const reads: { offset: number; length: number }[] = [];
   const file: ImageFile = {

@@ -9,7 +9,7 @@ import { prestartDigestWorker, startFileDigests } from "../../cli/file-digests.j
 import { openInputFile } from "../../cli/io.js";
 import { tempDir } from "../helpers/cli.js";
 
-/** A 3 MiB file of random bytes and its digests from coreutils' sha256sum and sha384sum. */
+/** Writes a 3 MiB file of random bytes and returns its digests from coreutils' sha256sum and sha384sum. */
 function randomFile() {
   const path = join(tempDir(), "image.bin");
   writeFileSync(path, randomBytes(3 * 1024 * 1024 + 5));

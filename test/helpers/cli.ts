@@ -31,10 +31,10 @@ export function tempDir(): string {
 }
 
 /**
- * Node options that record every module the process loads into `log`, one
- * absolute path or URL per line: a require() hook (--require) for the
- * bundled CommonJS CLI and its vendored packages, and a resolve hook
- * (--import) for ES modules such as octokit and execa.
+ * Returns Node options that record every module the process loads into
+ * `log`, one absolute path or URL per line. A require() hook (--require)
+ * sees the bundled CommonJS CLI and its vendored packages, and a resolve
+ * hook (--import) sees ES modules such as octokit and execa.
  */
 export function moduleRecordingArgs(log: string): string[] {
   const dir = tempDir();

@@ -16,7 +16,7 @@ async function withDockerHost<T>(value: string, body: () => Promise<T>): Promise
   }
 }
 
-/** A TCP server on loopback that accepts connections and never answers. */
+/** Starts a TCP server on loopback that accepts connections and never responds. */
 async function silentServer(): Promise<{ server: Server; port: number; sockets: Socket[] }> {
   const sockets: Socket[] = [];
   const server = createServer((socket) => sockets.push(socket));
@@ -31,7 +31,7 @@ test("connectEngine: silent engine times out", async () => {
     await withDockerHost(`tcp://127.0.0.1:${port}`, async () => {
       await assert.rejects(connectEngine({ timeoutMs: 300 }), (error: BuildError) => {
         assert.equal(error.code, "engine-unreachable");
-        assert.match(error.message, new RegExp(`no Docker engine answered at tcp://127\\.0\\.0\\.1:${port} \\(no answer within 0\\.3 s\\)`));
+        assert.match(error.message, new RegExp(`no Docker engine answered at tcp://127\\.0\\.0\\.1:${port} \\(no response within 0\\.3 s\\)`));
         return true;
       });
     });
