@@ -1,7 +1,9 @@
-import { Worker } from "node:worker_threads";
 import { fileDigests, imageDigests, type FileDigests } from "../attest/hash-image.js";
 import { ImageBytes } from "../attest/image-bytes.js";
+import { newDigestWorker, takePrestartedWorker } from "./digest-prestart.cjs";
 import { InputFileError, type OpenInputFile } from "./io.js";
+
+export { prestartDigestWorker } from "./digest-prestart.cjs";
 
 /** The digests of an open file, being computed on a worker thread. */
 export interface DigestJob {
@@ -22,31 +24,6 @@ export interface DigestJob {
 const UNCLAIMED = 0;
 const BY_MAIN = 1;
 
-/** A worker started ahead, and whether it has failed (an error or exit) meanwhile. */
-let prestarted: { worker: Worker; failed: boolean } | undefined;
-
-/** The worker's file, next to this module (tsc) or to the bundle (scripts/bundle.mjs). */
-const WORKER_FILE = "./digest-worker.cjs";
-
-/**
- * Starts the worker thread before the command needs it, so that it boots
- * while the command loads and parses its arguments. It waits, and does not
- * keep the process alive, until startFileDigests hands it a file.
- */
-export function prestartDigestWorker(file = WORKER_FILE): void {
-  if (prestarted !== undefined) return;
-  const entry = { worker: newWorker(file), failed: false };
-  // Without listeners, a worker that fails to start would crash the process.
-  entry.worker.on("error", () => (entry.failed = true));
-  entry.worker.on("exit", () => (entry.failed = true));
-  entry.worker.unref();
-  prestarted = entry;
-}
-
-function newWorker(file = WORKER_FILE): Worker {
-  return new Worker(new URL(file, import.meta.url), { stdout: false, stderr: false });
-}
-
 /**
  * Starts hashing `file` on a worker thread, which reads it through the same
  * descriptor: sha384, then sha256 unless this thread claims that first.
@@ -59,10 +36,7 @@ export function startFileDigests(
   /** Another worker file, for tests of a worker that fails to start. */
   workerFile?: string,
 ): DigestJob {
-  const ahead = workerFile === undefined ? prestarted : undefined;
-  if (ahead !== undefined) prestarted = undefined;
-  // A worker that failed before this call emits no more events, so it is replaced.
-  const worker = ahead !== undefined && !ahead.failed ? ahead.worker : newWorker(workerFile);
+  const worker = (workerFile === undefined ? takePrestartedWorker() : undefined) ?? newDigestWorker(workerFile);
   worker.ref();
   const claim = new Int32Array(new SharedArrayBuffer(4));
   worker.postMessage({ fd: file.fd, size: file.size, claim });

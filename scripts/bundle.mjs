@@ -4,7 +4,9 @@
 // compiled at each start. docs/benchmarks.md has the timings behind each
 // choice below.
 //
-// - dist/bin/migtd-repro.cjs contains all of the project's own code as one
+// - dist/bin/migtd-repro.cjs, the command, is scripts/entry.cjs: it starts
+//   `verify`'s digest worker, then runs dist/bin/cli.cjs.
+// - dist/bin/cli.cjs contains all of the project's own code as one
 //   CommonJS file. Each command's module only runs when main.ts picks the
 //   command. A CommonJS entry also spares `hash` and `verify` the start of
 //   Node's ES module loader (about 5 ms).
@@ -20,9 +22,11 @@
 //   Node (20.19 and later) loads with require(), and pino-pretty is only
 //   loaded to show `publish` progress on a terminal.
 // - dist/bin/digest-worker.cjs is the worker thread that hashes an image
-//   file for `verify` (cli/file-digests.ts).
+//   file for `verify` (cli/file-digests.ts), and dist/bin/digest-prestart.cjs
+//   starts it. The bundle requires digest-prestart.cjs rather than
+//   containing it, so that it sees the worker the entry file started.
 import { build } from "esbuild";
-import { readFileSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -32,7 +36,7 @@ const lazy = join(root, "scripts", "lazy");
 
 /** Packages bundled into dist/bin/vendor/NAME.cjs. */
 const VENDORED = ["dockerode", "pino", "tar-stream", "zod"];
-const cli = join(outdir, "migtd-repro.cjs");
+const cli = join(outdir, "cli.cjs");
 
 rmSync(outdir, { recursive: true, force: true });
 
@@ -49,7 +53,7 @@ const common = {
 // cli/file-digests.ts) becomes the bundle's own file URL.
 await build({
   ...common,
-  entryPoints: { "migtd-repro": join(root, "dist", "cli", "main.js") },
+  entryPoints: { cli: join(root, "dist", "cli", "main.js") },
   outdir,
   outExtension: { ".js": ".cjs" },
   define: { "import.meta.url": "__bundleUrl" },
@@ -58,6 +62,7 @@ await build({
     {
       name: "vendor",
       setup(build) {
+        build.onResolve({ filter: /\/digest-prestart\.cjs$/ }, () => ({ path: "./digest-prestart.cjs", external: true }));
         build.onResolve({ filter: /^[^./]/ }, ({ path }) => {
           const name = packageName(path);
           if (path.startsWith("node:")) return { path, external: true };
@@ -119,10 +124,17 @@ await build({
 
 await build({
   ...common,
-  entryPoints: { "digest-worker": join(root, "dist", "cli", "digest-worker.cjs") },
+  entryPoints: {
+    "digest-worker": join(root, "dist", "cli", "digest-worker.cjs"),
+    "digest-prestart": join(root, "dist", "cli", "digest-prestart.cjs"),
+  },
   outdir,
   outExtension: { ".js": ".cjs" },
 });
+
+const entry = join(outdir, "migtd-repro.cjs");
+copyFileSync(join(root, "scripts", "entry.cjs"), entry);
+chmodSync(entry, 0o755);
 
 /**
  * Lists the zod members that the CLI bundle reads, from esbuild's
