@@ -23,12 +23,19 @@ export function newDigestWorker(file = WORKER_FILE): Worker {
 
 /**
  * Starts a worker before the command needs it, so that it boots while the
- * command loads and parses its arguments. It waits, and does not keep the
- * process alive, until takePrestartedWorker hands it out.
+ * command loads and parses its arguments. The worker does not keep the
+ * process alive until its user calls ref(). When Node cannot create the
+ * thread, nothing is prestarted and the error is left to that user.
  */
 export function prestartDigestWorker(file?: string): void {
   if (prestarted !== undefined) return;
-  const entry = { worker: newDigestWorker(file), failed: false };
+  let worker: Worker;
+  try {
+    worker = newDigestWorker(file);
+  } catch {
+    return;
+  }
+  const entry = { worker, failed: false };
   // Without listeners, a worker that fails to start would crash the process.
   entry.worker.on("error", () => (entry.failed = true));
   entry.worker.on("exit", () => (entry.failed = true));

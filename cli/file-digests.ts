@@ -1,4 +1,5 @@
 import { fileDigests, imageDigests, type FileDigests } from "../attest/hash-image.js";
+import type { Worker } from "node:worker_threads";
 import { ImageBytes } from "../attest/image-bytes.js";
 import { newDigestWorker, takePrestartedWorker } from "./digest-prestart.cjs";
 import { InputFileError, type OpenInputFile } from "./io.js";
@@ -36,7 +37,14 @@ export function startFileDigests(
   /** Another worker file, for tests of a worker that fails to start. */
   workerFile?: string,
 ): DigestJob {
-  const worker = (workerFile === undefined ? takePrestartedWorker() : undefined) ?? newDigestWorker(workerFile);
+  let worker: Worker;
+  try {
+    worker = (workerFile === undefined ? takePrestartedWorker() : undefined) ?? newDigestWorker(workerFile);
+  } catch {
+    // Node could not create a thread (EAGAIN under a process limit, for
+    // example), so this thread hashes the file when the caller asks.
+    return { result: async () => fileDigests(ImageBytes.fromFile(file)), stop: async () => {} };
+  }
   worker.ref();
   const claim = new Int32Array(new SharedArrayBuffer(4));
   worker.postMessage({ fd: file.fd, size: file.size, claim });

@@ -52,3 +52,9 @@ test("takePrestartedWorker: not a worker that failed to start", async () => {
 
   assert.equal(takePrestartedWorker(), undefined);
 });
+
+test("prestartDigestWorker: no throw when no thread starts", () => {
+  // A worker path without "./" makes the Worker constructor throw.
+  assert.doesNotThrow(() => prestartDigestWorker("no-such-worker.cjs"));
+  assert.equal(takePrestartedWorker(), undefined);
+});

@@ -69,6 +69,14 @@ test("startFileDigests: this thread hashes when the worker fails", async () => {
   assert.deepEqual(await digestsOf(path, { workerFile: "./no-such-worker.cjs" }), digests);
 });
 
+test("startFileDigests: this thread hashes when no thread starts", async () => {
+  const { path, digests } = randomFile();
+
+  // A worker path without "./" makes the Worker constructor throw, as it
+  // does when the system refuses a new thread (EAGAIN).
+  assert.deepEqual(await digestsOf(path, { workerFile: "no-such-worker.cjs" }), digests);
+});
+
 test("startFileDigests: a prestarted worker that failed is replaced", async () => {
   const { path, digests } = randomFile();
   prestartDigestWorker("./no-such-worker.cjs");

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { packagePath } from "../../config/package-root.js";
 import { makeKeyPair, POLICY } from "../attest/attestation-fixture.js";
-import { CLIENT_MODULES, moduleRecordingArgs } from "../helpers/cli.js";
+import { CLIENT_MODULES, moduleRecordingArgs, workerRecordingArgs } from "../helpers/cli.js";
 import { makeSignedFolder, runCli, temporaryDir } from "./attestation-cli.js";
 
 const folder = makeSignedFolder();
@@ -140,6 +140,39 @@ test("verify: Docker and GitHub modules stay unloaded", () => {
   // --rebuild needs the Docker client, and the hooks see it load.
   assert.notEqual(rebuild.status, 0);
   assert.ok(rebuildModules.some((module) => /vendor\/dockerode\.cjs$/.test(module)), "verify --rebuild loads dockerode");
+});
+
+test("verify: one digest worker, from the entry", () => {
+  const log = join(temporaryDir("verify-workers-"), "workers.log");
+  const nodeArgs = workerRecordingArgs(log);
+
+  const result = runCli(["verify", folder.image, "--key", folder.publicKey], { nodeArgs });
+  const workers = readFileSync(log, "utf8").split("\n").filter(Boolean);
+
+  assert.equal(result.status, 0, result.stderr);
+  assert.equal(workers.length, 1, workers.join("\n"));
+  // The bundle must use the worker that the entry started, not a second one.
+  assert.match(workers[0]!, /dist\/bin\/digest-prestart\.cjs/);
+});
+
+test("verify: folder as image is named", () => {
+  const dir = temporaryDir("verify-folder-");
+
+  const result = runCli(["verify", dir, "--key", folder.publicKey]);
+
+  assert.equal(result.status, 2);
+  assert.equal(result.stderr, `migtd-repro: image ${dir} is a folder, not a regular file; give a file\n`);
+});
+
+test("verify: image named --help after --", () => {
+  const dir = temporaryDir("verify-dashes-");
+  copyFileSync(folder.image, join(dir, "--help"));
+  copyFileSync(join(folder.dir, "release.intoto.jsonl"), join(dir, "--help.intoto.jsonl"));
+
+  const result = runCli(["verify", "--key", folder.publicKey, "--", "--help"], { cwd: dir });
+
+  assert.equal(result.status, 0, result.stderr);
+  assert.match(result.stdout, /^verified: --help$/m);
 });
 
 test("verify: usage errors exit 2", () => {

@@ -68,6 +68,31 @@ export async function resolve(specifier, context, next) {
   return ["--require", requireHook, "--import", pathToFileURL(register).href];
 }
 
+/**
+ * Returns Node options that record each worker thread the process creates
+ * into `log`, one line per Worker with the stack frame that created it.
+ * Workers run the hook too, and record the workers they create.
+ */
+export function workerRecordingArgs(log: string): string[] {
+  const hook = join(tempDir(), "worker-hook.cjs");
+  writeFileSync(log, "");
+  writeFileSync(
+    hook,
+    `const threads = require("node:worker_threads");
+const { appendFileSync } = require("node:fs");
+const Worker = threads.Worker;
+threads.Worker = class extends Worker {
+  constructor(...args) {
+    const caller = new Error().stack.split("\\n")[2] ?? "";
+    appendFileSync(${JSON.stringify(log)}, caller.trim() + "\\n");
+    super(...args);
+  }
+};
+`,
+  );
+  return ["--require", hook];
+}
+
 /** Modules of the Docker and GitHub clients, bundled under dist/bin/vendor/ or in node_modules. */
 export const CLIENT_MODULES = /(node_modules|vendor)\/(dockerode|docker-modem|ssh2|octokit|@octokit)(\/|\.cjs$)/;
 
