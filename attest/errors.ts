@@ -4,13 +4,15 @@
  * - `check-failed`: the input is well formed but a comparison did not hold;
  * - `environment`: something outside the input is missing or unreachable
  *   (no Docker engine, no network, a tool not installed);
- * - `build-failed`: a firmware build ran and did not produce a usable result.
+ * - `build-failed`: a firmware build ran and did not produce a usable result;
+ * - `interrupted`: SIGINT or SIGTERM stopped the work.
  */
 export type ErrorKind =
   | "invalid-input"
   | "check-failed"
   | "environment"
-  | "build-failed";
+  | "build-failed"
+  | "interrupted";
 
 /**
  * Base of every error this project raises on purpose. Each domain subclasses

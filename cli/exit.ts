@@ -16,6 +16,7 @@ export const EXIT_BY_KIND: Record<ErrorKind, number> = {
   "check-failed": EXIT.checkFailed,
   environment: EXIT.environment,
   "build-failed": EXIT.buildFailed,
+  interrupted: EXIT.interrupted,
 };
 
 export const EXIT_STATUS_HELP = `Exit status:

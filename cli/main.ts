@@ -2,6 +2,7 @@
 import { ReproError } from "../attest/errors.js";
 import type { Command } from "./command.js";
 import { EXIT, EXIT_BY_KIND, EXIT_STATUS_HELP } from "./exit.js";
+import { handleSignals } from "./interrupt.js";
 
 interface CommandEntry {
   summary: string;
@@ -48,7 +49,7 @@ const COMMANDS: Record<string, CommandEntry> = {
     load: () => import("./commands/verify.js"),
     // The worker thread that hashes the image takes 25 to 35 ms to start.
     // The command's entry file (scripts/entry.cjs) has already started it,
-    // unless dist/cli/main.js runs directly.
+    // unless the bundle (dist/bin/cli.cjs) or dist/cli/main.js runs directly.
     start: async () => (await import("./file-digests.js")).prestartDigestWorker(),
   },
   publish: {
@@ -84,6 +85,8 @@ async function main(argv: string[]): Promise<number> {
   // would break the one-line error (docker-modem builds an invalid URL for
   // an ssh:// DOCKER_HOST with a port).
   process.noDeprecation = true;
+  handleSignals();
+  reportOutputErrors();
   const [name, ...rest] = argv;
 
   if (name === undefined || name === "-h" || name === "--help" || name === "help") {
@@ -105,7 +108,9 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.invalidInput;
   }
 
-  const wantsHelp = rest.includes("-h") || rest.includes("--help");
+  // After "--" every argument is a value, such as an image named --help.
+  const options = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
+  const wantsHelp = options.includes("-h") || options.includes("--help");
   if (!wantsHelp) await entry.start?.();
   const command = await entry.load();
   if (wantsHelp) {
@@ -115,6 +120,24 @@ async function main(argv: string[]): Promise<number> {
   }
 
   return command.run(rest);
+}
+
+/** Set when a write to stdout failed for a reason other than a closed pipe. */
+let outputFailed = false;
+
+/**
+ * Turns a failed write to stdout into one line and exit status 3 instead of
+ * an uncaught 'error' event. A reader that closed the pipe early (EPIPE, as
+ * with `| head`) is not an error: the rest of the output is dropped and the
+ * command's own status stays.
+ */
+function reportOutputErrors(): void {
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE" || outputFailed) return;
+    outputFailed = true;
+    process.stderr.write(`migtd-repro: cannot write to standard output: ${error.message}\n`);
+    if (!process.exitCode) process.exitCode = EXIT.environment;
+  });
 }
 
 function report(error: unknown): number {
@@ -133,7 +156,7 @@ function report(error: unknown): number {
 
 main(process.argv.slice(2)).then(
   (status) => {
-    process.exitCode = status;
+    process.exitCode = outputFailed && status === EXIT.ok ? EXIT.environment : status;
   },
   (error: unknown) => {
     process.exitCode = report(error);

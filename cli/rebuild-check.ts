@@ -6,6 +6,8 @@ import { diffImages } from "../attest/image-diff.js";
 import { packagePath } from "../config/package-root.js";
 import type { ProvenanceSummary } from "../attest/provenance.js";
 import { fail, pass, type CheckResult, type VerifyReport } from "../attest/verify.js";
+import { BuildError } from "../pipeline/errors.js";
+import { runInterruptible } from "./interrupt.js";
 import { readInputFile } from "./io.js";
 
 /**
@@ -40,16 +42,24 @@ export async function rebuildCheck(
     return fail("rebuild", "not rebuilt: the input files differ from the attested ones", differences);
   }
 
-  const { runBuild } = await import("../pipeline/build.js");
+  const { runBuild, newBuildId } = await import("../pipeline/build.js");
   const out = await mkdtemp(join(tmpdir(), "migtd-repro-rebuild-"));
   try {
-    const result = await runBuild({
-      recipe,
-      options: provenance.options,
-      inputs,
-      out,
-      rebuilds: 1,
-      terminal: process.stderr.isTTY ? process.stderr : undefined,
+    const buildId = newBuildId();
+    const result = await runInterruptible(buildId, (signal) =>
+      runBuild({
+        recipe,
+        options: provenance.options,
+        inputs,
+        out,
+        rebuilds: 1,
+        buildId,
+        signal,
+        terminal: process.stderr.isTTY ? process.stderr : undefined,
+      }),
+    ).catch((error: unknown) => {
+      if ((error as BuildError).code !== "interrupted") throw error;
+      throw new BuildError("interrupted", "verify --rebuild interrupted; the rebuild's containers were removed", { cause: error });
     });
     const output = result.record.outputs.find((file) => file.image)!;
     const rebuilt = await readFile(join(out, output.name));

@@ -21,7 +21,7 @@ const KIND_BY_CODE = {
   "out-of-memory": "build-failed",
   "output-missing": "build-failed",
   "output-rejected": "build-failed",
-  interrupted: "build-failed",
+  interrupted: "interrupted",
   "not-reproducible": "check-failed",
 } as const satisfies Record<string, ErrorKind>;
 

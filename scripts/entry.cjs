@@ -7,7 +7,9 @@
 "use strict";
 
 const [command, ...rest] = process.argv.slice(2);
-if (command === "verify" && !rest.includes("-h") && !rest.includes("--help")) {
+// As in cli/main.ts: after "--" every argument is a value.
+const options = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
+if (command === "verify" && !options.includes("-h") && !options.includes("--help")) {
   require("./digest-prestart.cjs").prestartDigestWorker();
 }
 require("./cli.cjs");

@@ -6,6 +6,7 @@ import type { SignedBuild } from "../attestation-files.js";
 import type { LoadedRecipe } from "../../pipeline/recipe.js";
 import { parseCommandArgs } from "../args.js";
 import { EXIT, EXIT_STATUS_HELP } from "../exit.js";
+import { runInterruptible } from "../interrupt.js";
 import { UsageError } from "../usage-error.js";
 import { parseUser } from "../../pipeline/resolve-recipe.js";
 import { MAX_TIMEOUT_SECONDS } from "../../pipeline/limits.js";
@@ -355,55 +356,26 @@ async function prepareBuilder(loaded: LoadedRecipe, request: BuildRequest): Prom
   return EXIT.ok;
 }
 
-/** Maximum wait, in milliseconds, for removing containers after a second signal. */
-const SECOND_SIGNAL_WAIT_MS = 10_000;
-
 /**
  * Runs the build with SIGINT and SIGTERM turned into an abort, so the
- * pipeline removes its containers before the process exits with 130. A
- * second signal force-removes the build's containers, waiting at most
- * SECOND_SIGNAL_WAIT_MS, and exits.
+ * pipeline removes its containers before the process exits with 130.
  */
 async function build(request: BuildRequest, json: boolean, keyPaths: string[]): Promise<number> {
   const signing = keyPaths.length ? await import("../attestation-files.js") : undefined;
   const keys = signing ? await signing.loadSigningKeys(keyPaths) : [];
-  const { runBuild, newBuildId, removeBuildContainers } = await import("../../pipeline/build.js");
+  const { runBuild, newBuildId } = await import("../../pipeline/build.js");
   const buildId = request.buildId ?? newBuildId();
-  const controller = new AbortController();
-  let exiting = false;
-  const onSignal = () => {
-    if (!controller.signal.aborted) {
-      controller.abort();
-      return;
-    }
-    if (exiting) return;
-    exiting = true;
-    void removeBuildContainers(buildId, SECOND_SIGNAL_WAIT_MS).then((removed) => {
-      process.stderr.write(`migtd-repro: second signal: force-removed ${removed} container(s) of build ${buildId} and exiting\n`);
-      process.exit(EXIT.interrupted);
-    });
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
 
   let result: BuildResult;
   try {
-    result = await runBuild({ ...request, buildId, signal: controller.signal });
+    result = await runInterruptible(buildId, (signal) => runBuild({ ...request, buildId, signal }));
   } catch (error) {
-    if (controller.signal.aborted) {
+    if ((error as BuildError).code === "interrupted") {
       process.stderr.write("migtd-repro: build interrupted; its containers were removed and --out is unchanged\n");
       return EXIT.interrupted;
     }
     printLogTail(error as BuildError);
     throw error;
-  } finally {
-    // After an interrupt the handlers stay until the process exits, so a
-    // second signal that arrives after the cleanup still ends in status 130
-    // instead of Node's default exit by signal.
-    if (!controller.signal.aborted) {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-    }
   }
 
   let signed: SignedBuild | undefined;
