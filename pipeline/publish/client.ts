@@ -32,6 +32,13 @@ export interface GitHubClientOptions {
 
   /** Rate-limited attempts of one request that are retried. */
   rateLimitRetries?: number;
+
+  /**
+   * Maximum wait for a response to start, and then between two parts of
+   * its body, in milliseconds; default 30 000. A request that passes it
+   * fails as a network error, which the retry plugin retries.
+   */
+  responseTimeoutMs?: number;
 }
 
 /** The client type the publish and download code takes. */
@@ -97,6 +104,7 @@ export function createGitHubClient(options: GitHubClientOptions = {}): GitHubCli
     auth: options.token,
     baseUrl: options.apiUrl ?? DEFAULT_API_URL,
     userAgent: "migtd-repro",
+    request: { fetch: fetchWithTimeout(options.responseTimeoutMs ?? 30_000) },
     log: {
       debug: (message: string) => logger.debug(message),
       info: (message: string) => logger.info(message),
@@ -123,4 +131,85 @@ export function createGitHubClient(options: GitHubClientOptions = {}): GitHubCli
       }),
     },
   });
+}
+
+/**
+ * Wraps fetch so that a server that accepts the connection but stops
+ * sending fails the request instead of hanging it: the response must start
+ * within `timeoutMs`, and each part of its body must follow the previous
+ * one within `timeoutMs`.
+ * NOTE: requests whose body is not a string (asset uploads) get no limit,
+ * because their response starts only once the whole upload has been sent.
+ */
+export function fetchWithTimeout(timeoutMs: number): typeof fetch {
+  return async (input, init = {}) => {
+    if (init.body !== undefined && init.body !== null && typeof init.body !== "string") return fetch(input, init);
+
+    const controller = new AbortController();
+    const signal = init.signal ? AbortSignal.any([init.signal, controller.signal]) : controller.signal;
+    // Not an AbortError: octokit passes those on unchanged, and other
+    // errors become the network error that names the server.
+    const stall = () => controller.abort(new Error(`no data from the server within ${timeoutMs / 1000} s`));
+    let timer = setTimeout(stall, timeoutMs);
+
+    let response: Response;
+    try {
+      response = await fetch(input, { ...init, signal });
+    } catch (error) {
+      clearTimeout(timer);
+      throw error;
+    }
+    // A 204 or 304 response has no body, and Response takes none for it.
+    if (response.body === null || [101, 204, 205, 304].includes(response.status)) {
+      clearTimeout(timer);
+      return response;
+    }
+
+    const reader = response.body.getReader();
+    // octokit reads a JSON body whole and turns a read error into empty
+    // data, so a JSON body is read here, where a stall fails the request.
+    if (/\bjson\b/.test(response.headers.get("content-type") ?? "")) {
+      const parts: Uint8Array[] = [];
+      for (;;) {
+        const part = await readPart(reader, () => clearTimeout(timer));
+        if (part === undefined) break;
+        parts.push(part);
+        timer = setTimeout(stall, timeoutMs);
+      }
+      return withUrl(new Response(Buffer.concat(parts), response), response.url);
+    }
+
+    const body = new ReadableStream<Uint8Array>({
+      async pull(stream) {
+        const part = await readPart(reader, () => clearTimeout(timer));
+        if (part === undefined) {
+          stream.close();
+          return;
+        }
+        timer = setTimeout(stall, timeoutMs);
+        stream.enqueue(part);
+      },
+      cancel(reason) {
+        clearTimeout(timer);
+        return reader.cancel(reason);
+      },
+    });
+    return withUrl(new Response(body, response), response.url);
+  };
+}
+
+/** Reads the next part of a body, or undefined at its end, and calls `settled` either way. */
+async function readPart(reader: ReadableStreamDefaultReader<Uint8Array>, settled: () => void): Promise<Uint8Array | undefined> {
+  try {
+    const part = await reader.read();
+    return part.done ? undefined : part.value;
+  } finally {
+    settled();
+  }
+}
+
+/** Sets a constructed Response's URL, which octokit reports and the constructor leaves empty. */
+function withUrl(response: Response, url: string): Response {
+  Object.defineProperty(response, "url", { value: url });
+  return response;
 }
