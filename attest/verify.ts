@@ -390,7 +390,7 @@ function checkProvenance(known: KnownStatements): CheckResult {
  */
 function checkReproducibility(statements: KnownStatements["reproducibility"]): CheckResult {
   if (statements.length === 0) {
-    return skip("reproducibility", "not attested: the build was not repeated, or its repeats differed");
+    return skip("reproducibility", "not attested by a trusted key: the build was not repeated, its repeats differed, or no trusted key signed the statement");
   }
 
   const details: string[] = [];

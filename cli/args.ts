@@ -16,6 +16,13 @@ export function parseCommandArgs<T extends StrictConfig>(
     return parseArgs(config);
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
+    if ((error as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+      // Node's own hint after the first sentence ends in an unbalanced quote.
+      const option = detail.split(". ")[0]!.replace(/^Unknown option/, "unknown option");
+      throw new UsageError(
+        `${command}: ${option} (see 'migtd-repro ${command} --help'; a value that starts with '-' goes after '--')`,
+      );
+    }
     throw new UsageError(
       `${command}: ${firstLine(detail)} (see 'migtd-repro ${command} --help')`,
     );

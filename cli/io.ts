@@ -53,7 +53,13 @@ export function readInputFile(path: string, description: string, maxBytes = MAX_
 export interface OpenInputFile extends ImageFile {
   readonly fd: number;
   readonly stats: Stats;
-  /** Throws an InputFileError if the file's size or times changed since it was opened. */
+  /**
+   * Throws an InputFileError if the file's size or times changed since it
+   * was opened.
+   * NOTE: Linux updates the times on the first write through a shared
+   * memory mapping of a page, not on later writes to that page, so a
+   * writer that keeps such a mapping can change the file unseen.
+   */
   checkUnchanged(): void;
   close(): void;
 }

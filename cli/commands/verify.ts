@@ -253,8 +253,9 @@ async function verifyFiles(target: VerifyTarget, request: VerifyRequest): Promis
  * 'attest' writes it, and raises an error naming both when neither exists.
  */
 async function defaultAttestation(imagePath: string): Promise<string> {
-  // A mistyped image path is the likelier error than a missing attestation.
-  if (!existsSync(imagePath)) throw new InputFileError(`cannot read image ${imagePath}: no such file`);
+  // A mistyped image path, or a folder or FIFO given as the image, is the
+  // likelier error than a missing attestation, so the image is checked first.
+  openInputFile(imagePath, "image").close();
   const candidates = [...new Set([`${imagePath}.intoto.jsonl`, sideFiles(imagePath).attestation])];
   for (const path of candidates) {
     if (existsSync(path)) return path;

@@ -271,7 +271,7 @@ describe("plan errors", () => {
     ["folder and commit", ["--source", ".", "--rev", V070], /either --source or --rev/],
     ["bad user", ["--user", "root"], /NAME:UID:GID:HOME/],
     ["relative source path", ["--source-path", "MigTD"], /absolute folder path/],
-    ["unknown flag", ["--bogus"], /Unknown option '--bogus'/],
+    ["unknown flag", ["--bogus"], /^migtd-repro: plan: unknown option '--bogus' \(see 'migtd-repro plan --help'; a value that starts with '-' goes after '--'\)\n$/],
     ["missing input file", ["--policy", "/nonexistent/policy.json"], /cannot read \/nonexistent\/policy.json/],
     ["unknown recipe", ["--recipe", "nosuchguest"], /recipe 'nosuchguest' not found/],
   ];
