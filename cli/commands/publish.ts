@@ -28,7 +28,9 @@ failure finishes the job.
 The token comes from GITHUB_TOKEN, or GH_TOKEN when GITHUB_TOKEN is unset,
 and needs the "contents: write" permission on the repository. It is never
 logged. Rate limits are waited out as GitHub's headers ask (up to 15
-minutes); 5xx responses and network errors are retried 3 times.
+minutes); 5xx responses and network errors are retried 3 times. A
+response that does not start within 30 s, or pauses that long, counts as
+a network error (uploads have no such limit).
 
 Options:
   --repo OWNER/NAME    repository to publish to

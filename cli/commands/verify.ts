@@ -66,7 +66,9 @@ Options:
                        several. Each download is checked against the size
                        and SHA-256 GitHub lists. A token (GITHUB_TOKEN or
                        GH_TOKEN) is needed only for drafts and private
-                       repositories.
+                       repositories. A response that does not start
+                       within 30 s, or pauses that long, is retried 3
+                       times and then fails with status 3.
   --tag TAG            with --github: the release's tag
   --api-url URL        with --github: GitHub REST API root (default
                        $GITHUB_API_URL, else https://api.github.com)
@@ -81,6 +83,8 @@ Exit status:
   3    environment problem: no Docker engine for --rebuild; with --github,
        no network, a rate limit, or a token GitHub rejects
   4    the --rebuild build failed (non-zero exit, timeout, missing output)
+  130  interrupted by SIGINT or SIGTERM; --rebuild first removes its
+       containers
 `;
 
 export async function run(argv: string[]): Promise<number> {
