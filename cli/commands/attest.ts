@@ -34,6 +34,7 @@ Exit status:
   0    the attestations were written
   2    invalid input or usage: no key, an unreadable or unsupported key, a
        build record that does not describe IMAGE
+  130  interrupted by SIGINT or SIGTERM
 `;
 
 export async function run(argv: string[]): Promise<number> {

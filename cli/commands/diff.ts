@@ -24,6 +24,7 @@ Exit status:
   2    invalid input: a bad option, an unreadable file, or neither file has
        TD metadata
   70   internal error (a bug in migtd-repro; please report it)
+  130  interrupted by SIGINT or SIGTERM
 `;
 
 /** Ranges listed in text output; --json lists up to the library's limit. */

@@ -25,6 +25,7 @@ Exit status:
   0    success
   2    invalid input: a bad option, image, policy or file that does not fit
   70   internal error (a bug in migtd-repro; please report it)
+  130  interrupted by SIGINT or SIGTERM
 `;
 
 export async function run(argv: string[]): Promise<number> {

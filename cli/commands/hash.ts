@@ -49,6 +49,7 @@ Exit status:
   0    success
   2    invalid input: a bad option, image or servtd_info file
   70   internal error (a bug in migtd-repro; please report it)
+  130  interrupted by SIGINT or SIGTERM
 `;
 
 const OPTIONS = {

@@ -25,6 +25,7 @@ Exit status:
   0    the key pair was written
   2    invalid usage, a key file exists and --force was not given, or
        --public-key names the private key's path
+  130  interrupted by SIGINT or SIGTERM
 `;
 
 export async function run(argv: string[]): Promise<number> {

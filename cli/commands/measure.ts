@@ -35,6 +35,7 @@ Exit status:
   1    --expect-mrtd is reproduced by no page order
   2    invalid input: a bad option or image
   70   internal error (a bug in migtd-repro; please report it)
+  130  interrupted by SIGINT or SIGTERM
 `;
 
 const ORDER_SOURCES: Record<PageOrder, string> = {

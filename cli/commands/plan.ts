@@ -55,7 +55,8 @@ Exit status:
   2    invalid input or usage: unknown recipe, preset, option or input,
        a value outside the option's choices, an unreadable input file
   3    environment problem, e.g. an unreadable recipe folder
-  70   internal error (a bug in migtd-repro; please report it)`;
+  70   internal error (a bug in migtd-repro; please report it)
+  130  interrupted by SIGINT or SIGTERM`;
 
 const PLAN_OPTIONS = {
   recipe: { type: "string" },

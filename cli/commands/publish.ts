@@ -64,6 +64,7 @@ Exit status:
        unknown repository or an immutable release
   3    environment problem: no token, a token GitHub rejects or that lacks
        permission, a rate limit, GitHub server errors, no network
+  130  interrupted by SIGINT or SIGTERM
 `;
 
 export async function run(argv: string[]): Promise<number> {
