@@ -29,8 +29,8 @@ The token comes from GITHUB_TOKEN, or GH_TOKEN when GITHUB_TOKEN is unset,
 and needs the "contents: write" permission on the repository. It is never
 logged. Rate limits are waited out as GitHub's headers ask (up to 15
 minutes); 5xx responses and network errors are retried 3 times. A
-response that does not start within 30 s, or pauses that long, counts as
-a network error (uploads have no such limit).
+server that reads nothing of an upload for 30 s, does not start its
+response within 30 s, or pauses it that long, counts as a network error.
 
 Options:
   --repo OWNER/NAME    repository to publish to

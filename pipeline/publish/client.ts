@@ -34,9 +34,10 @@ export interface GitHubClientOptions {
   rateLimitRetries?: number;
 
   /**
-   * Maximum wait for a response to start, and then between two parts of
-   * its body, in milliseconds; default 30 000. A request that passes it
-   * fails as a network error, which the retry plugin retries.
+   * Maximum wait, in milliseconds, between two parts of an upload, for a
+   * response to start, and between two parts of its body; default 30 000.
+   * A request that passes it fails as a network error, which the retry
+   * plugin retries.
    */
   responseTimeoutMs?: number;
 }
@@ -133,28 +134,32 @@ export function createGitHubClient(options: GitHubClientOptions = {}): GitHubCli
   });
 }
 
+/** Size of the parts in which an upload's bytes are handed to fetch. */
+const UPLOAD_PART_SIZE = 64 * 1024;
+
 /**
  * Wraps fetch so that a server that accepts the connection but stops
- * sending fails the request instead of hanging it: the response must start
- * within `timeoutMs`, and each part of its body must follow the previous
- * one within `timeoutMs`.
- * NOTE: requests whose body is not a string (asset uploads) get no limit,
- * because their response starts only once the whole upload has been sent.
+ * reading or sending fails the request instead of hanging it. An upload's
+ * next part must be taken within `timeoutMs` of the previous one, the
+ * response must start within `timeoutMs` of the last part, and each part
+ * of the response body must follow the previous one within `timeoutMs`.
  */
 export function fetchWithTimeout(timeoutMs: number): typeof fetch {
   return async (input, init = {}) => {
-    if (init.body !== undefined && init.body !== null && typeof init.body !== "string") return fetch(input, init);
-
     const controller = new AbortController();
     const signal = init.signal ? AbortSignal.any([init.signal, controller.signal]) : controller.signal;
     // Not an AbortError: octokit passes those on unchanged, and other
     // errors become the network error that names the server.
-    const stall = () => controller.abort(new Error(`no data from the server within ${timeoutMs / 1000} s`));
+    const stall = () => controller.abort(new Error(`no data from or to the server within ${timeoutMs / 1000} s`));
     let timer = setTimeout(stall, timeoutMs);
+    const restartTimer = () => {
+      clearTimeout(timer);
+      timer = setTimeout(stall, timeoutMs);
+    };
 
     let response: Response;
     try {
-      response = await fetch(input, { ...init, signal });
+      response = await fetch(input, { ...init, ...uploadBody(init.body, restartTimer), signal });
     } catch (error) {
       clearTimeout(timer);
       throw error;
@@ -196,6 +201,29 @@ export function fetchWithTimeout(timeoutMs: number): typeof fetch {
     });
     return withUrl(new Response(body, response), response.url);
   };
+}
+
+/**
+ * Returns a byte body as a stream that fetch reads a part at a time,
+ * calling `onPart` as each part is taken, so that the timer follows the
+ * upload. Other bodies are returned unchanged.
+ */
+function uploadBody(body: RequestInit["body"], onPart: () => void): Pick<RequestInit, "body"> & { duplex?: "half" } {
+  if (!(body instanceof Uint8Array)) return { body };
+  let offset = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(parts) {
+      onPart();
+      if (offset >= body.length) {
+        parts.close();
+        return;
+      }
+      parts.enqueue(body.subarray(offset, offset + UPLOAD_PART_SIZE));
+      offset += UPLOAD_PART_SIZE;
+    },
+  });
+  // fetch requires duplex "half" for a stream body.
+  return { body: stream, duplex: "half" };
 }
 
 /** Reads the next part of a body, or undefined at its end, and calls `settled` either way. */
