@@ -97,17 +97,22 @@ export function newBuildId(): string {
 
 /**
  * Force-removes every container with the build's label, for a second
- * interrupt that exits before the pipeline's own cleanup. It lists twice,
- * so that a container whose creation was in flight is also removed. It
- * gives up after `timeoutMs` and returns the number of containers removed.
+ * interrupt that exits before the pipeline's own cleanup. It lists at
+ * least twice, so that a container whose creation was in flight is also
+ * removed, and until the list is empty: a container that the pipeline's
+ * cleanup is removing stays listed, and its removal fails here, until the
+ * engine has finished. It gives up after `timeoutMs` and returns the
+ * number of containers it removed.
  */
 export async function removeBuildContainers(buildId: string, timeoutMs: number): Promise<number> {
   const docker = await connectEngine({ timeoutMs }).catch(() => undefined);
   if (docker === undefined) return 0;
   let removed = 0;
   const sweep = async () => {
-    for (let pass = 0; pass < 2; pass++) {
+    for (let pass = 0; ; pass++) {
       const found = await docker.listContainers({ all: true, filters: { label: [`${BUILD_LABEL}=${buildId}`] } });
+      if (found.length === 0 && pass >= 1) return;
+      if (pass >= 2) await new Promise((resolve) => setTimeout(resolve, 50));
       await Promise.all(
         found.map(async (info) => {
           const deleted = await docker
