@@ -99,10 +99,10 @@ export function newBuildId(): string {
  * Force-removes every container with the build's label, for a second
  * interrupt that exits before the pipeline's own cleanup. It lists at
  * least twice, so that a container whose creation was in flight is also
- * removed, and until the list is empty: a container that the pipeline's
- * cleanup is removing stays listed, and its removal fails here, until the
- * engine has finished. It gives up after `timeoutMs` and returns the
- * number of containers it removed.
+ * removed. It also lists until no container is left, because a container
+ * that the pipeline's cleanup is removing stays listed until the engine
+ * has finished. It gives up after `timeoutMs` and returns the number of
+ * containers it removed.
  */
 export async function removeBuildContainers(buildId: string, timeoutMs: number): Promise<number> {
   const docker = await connectEngine({ timeoutMs }).catch(() => undefined);
