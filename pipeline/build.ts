@@ -233,6 +233,9 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
       builds.push(result);
     }
 
+    // The output copy does not watch the signal, so an interrupt during it
+    // ends the build here, before anything reaches --out.
+    checkAborted(signal);
     progress.setPhase("measure");
     const baseline = builds[0]!;
     const image = baseline.files.find((file) => file.image)!;
@@ -264,6 +267,7 @@ export async function runBuild(request: BuildRequest): Promise<BuildResult> {
     }
 
     log.info({ servtdInfoHash: measured.servtdInfoHash }, "build finished");
+    checkAborted(signal);
     const { written, removedStale } = await publishOutputs(staging, out, image.name, baseline, record, logPath);
     return { buildId, reproducible: true, record, written, removedStale, logPath };
   } catch (error) {

@@ -170,6 +170,8 @@ export function fetchWithTimeout(timeoutMs: number): typeof fetch {
       return response;
     }
 
+    // The body's first part gets the full limit from the headers on.
+    restartTimer();
     const reader = response.body.getReader();
     // octokit reads a JSON body whole and turns a read error into empty
     // data, so a JSON body is read here, where a stall fails the request.
