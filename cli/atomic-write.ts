@@ -1,15 +1,18 @@
 import { randomBytes } from "node:crypto";
 import { chmod, realpath, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { ReproError } from "../attest/errors.js";
+import { ReproError, type ErrorKind } from "../attest/errors.js";
 
 export type OutputFileErrorCode = "output-file";
 
-/** An output path the user gave that cannot be written: no such folder, a folder, no permission. */
+/** An output path that cannot be written: no such folder, a folder, no permission, a full disk. */
 export class OutputFileError extends ReproError<OutputFileErrorCode> {
-  readonly kind = "invalid-input" as const;
-
-  constructor(message: string, cause: unknown) {
+  constructor(
+    message: string,
+    cause: unknown,
+    /** A full or failing disk is the environment's problem, a bad path the user's. */
+    readonly kind: ErrorKind = "invalid-input",
+  ) {
     super("output-file", message, { cause });
   }
 }
@@ -141,6 +144,11 @@ function outputError(path: string, error: unknown): unknown {
       return new OutputFileError(`cannot write ${path}: it is a socket or a missing device; give a file path`, error);
     case "EROFS":
       return new OutputFileError(`cannot write ${path}: the file system is read-only`, error);
+    case "ENOSPC":
+    case "EDQUOT":
+      return new OutputFileError(`cannot write ${path}: no space left on the device; free some space and run again`, error, "environment");
+    case "EIO":
+      return new OutputFileError(`cannot write ${path}: input/output error on the device`, error, "environment");
     default:
       return error;
   }

@@ -216,3 +216,13 @@ test("cli output: -o symlink writes its target", () => {
   assert.match(readFileSync(target, "utf8"), /^\{"servtdInfoHash":"[0-9a-f]{96}"\}$/);
   assert.equal(statSync(target).mode & 0o777, 0o640);
 });
+
+test("writeFileAtomic: full device is an environment error", async () => {
+  // Writes to /dev/full fail with ENOSPC, as on a full disk.
+  await assert.rejects(writeFileAtomic("/dev/full", "{}"), (error: unknown) => {
+    assert.ok(error instanceof OutputFileError);
+    assert.equal(error.kind, "environment");
+    assert.equal(error.message, "cannot write /dev/full: no space left on the device; free some space and run again");
+    return true;
+  });
+});
