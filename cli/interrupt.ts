@@ -18,7 +18,11 @@ export function handleSignals(): void {
   process.on("SIGTERM", interrupt);
 }
 
-/** Handles SIGINT and SIGTERM: aborts the running build, or ends the process. */
+/**
+ * Handles SIGINT and SIGTERM: aborts the running build, or ends the process.
+ * NOTE: outside a build it ends the process at once, as Node's default
+ * does, so a temporary file of an atomic write can stay behind.
+ */
 export function interrupt(): void {
   if (onBuildSignal) onBuildSignal();
   else process.exit(EXIT.interrupted);
