@@ -10,7 +10,7 @@ export class OutputFileError extends ReproError<OutputFileErrorCode> {
   constructor(
     message: string,
     cause: unknown,
-    /** A full or failing disk is the environment's problem, a bad path the user's. */
+    /** The error's kind: environment for a full or failing disk, invalid-input for a bad path. */
     readonly kind: ErrorKind = "invalid-input",
   ) {
     super("output-file", message, { cause });

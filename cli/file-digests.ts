@@ -42,7 +42,7 @@ export function startFileDigests(
     worker = (workerFile === undefined ? takePrestartedWorker() : undefined) ?? newDigestWorker(workerFile);
   } catch {
     // Node could not create a thread (EAGAIN under a process limit, for
-    // example), so this thread hashes the file when the caller asks.
+    // example), so this thread hashes the file when the caller requests the result.
     return { result: async () => fileDigests(ImageBytes.fromFile(file)), stop: async () => {} };
   }
   worker.ref();

@@ -55,7 +55,7 @@ export async function runInterruptible<T>(buildId: string, run: (signal: AbortSi
   try {
     return await run(controller.signal);
   } catch (error) {
-    // Whatever an aborted build failed with, the cause is the signal.
+    // An aborted build can fail with any error, and its cause is the signal.
     if (controller.signal.aborted && (error as BuildError).code !== "interrupted") {
       throw new BuildError("interrupted", "build interrupted", { cause: error });
     }

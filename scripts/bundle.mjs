@@ -24,7 +24,7 @@
 // - dist/bin/digest-worker.cjs is the worker thread that hashes an image
 //   file for `verify` (cli/file-digests.ts), and dist/bin/digest-prestart.cjs
 //   starts it. The bundle requires digest-prestart.cjs rather than
-//   containing it, so that it sees the worker the entry file started.
+//   containing it, so that it uses the worker that the entry file started.
 import { build } from "esbuild";
 import { chmodSync, copyFileSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join, sep } from "node:path";

@@ -170,31 +170,38 @@ export function fetchWithTimeout(timeoutMs: number): typeof fetch {
       return response;
     }
 
-    // The body's first part gets the full limit from the headers on.
+    // The body's first part gets the full limit from the headers on. Each
+    // part restarts the timer, and the body's end or an error stops it.
     restartTimer();
     const reader = response.body.getReader();
+    const nextPart = async (): Promise<Uint8Array | undefined> => {
+      try {
+        const part = await reader.read();
+        if (!part.done) {
+          restartTimer();
+          return part.value;
+        }
+      } catch (error) {
+        clearTimeout(timer);
+        throw error;
+      }
+      clearTimeout(timer);
+      return undefined;
+    };
+
     // octokit reads a JSON body whole and turns a read error into empty
     // data, so a JSON body is read here, where a stall fails the request.
     if (/\bjson\b/.test(response.headers.get("content-type") ?? "")) {
       const parts: Uint8Array[] = [];
-      for (;;) {
-        const part = await readPart(reader, () => clearTimeout(timer));
-        if (part === undefined) break;
-        parts.push(part);
-        timer = setTimeout(stall, timeoutMs);
-      }
+      for (let part = await nextPart(); part !== undefined; part = await nextPart()) parts.push(part);
       return withUrl(new Response(Buffer.concat(parts), response), response.url);
     }
 
     const body = new ReadableStream<Uint8Array>({
       async pull(stream) {
-        const part = await readPart(reader, () => clearTimeout(timer));
-        if (part === undefined) {
-          stream.close();
-          return;
-        }
-        timer = setTimeout(stall, timeoutMs);
-        stream.enqueue(part);
+        const part = await nextPart();
+        if (part === undefined) stream.close();
+        else stream.enqueue(part);
       },
       cancel(reason) {
         clearTimeout(timer);
@@ -226,16 +233,6 @@ function uploadBody(body: RequestInit["body"], onPart: () => void): Pick<Request
   });
   // fetch requires duplex "half" for a stream body.
   return { body: stream, duplex: "half" };
-}
-
-/** Reads the next part of a body, or undefined at its end, and calls `settled` either way. */
-async function readPart(reader: ReadableStreamDefaultReader<Uint8Array>, settled: () => void): Promise<Uint8Array | undefined> {
-  try {
-    const part = await reader.read();
-    return part.done ? undefined : part.value;
-  } finally {
-    settled();
-  }
 }
 
 /** Sets a constructed Response's URL, which octokit reports and the constructor leaves empty. */
